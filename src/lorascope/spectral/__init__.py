@@ -1,0 +1,1 @@
+"""Pure functions on tensors: SVD helpers, the intruder test, similarity maps, update ranks. No I/O."""

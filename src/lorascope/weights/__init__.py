@@ -1,0 +1,1 @@
+"""All file I/O for weights: HF directories, safetensors shards, PEFT adapters, key matching."""
