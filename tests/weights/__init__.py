@@ -1,0 +1,1 @@
+"""Tests of lorascope.weights: safetensors checks, stores, PEFT adapters and BASE/TUNED pairing."""
