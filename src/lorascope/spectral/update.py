@@ -20,7 +20,8 @@ class LowRankUpdate:
 
     def __post_init__(self) -> None:
         if self.B.ndim != 2 or self.A.ndim != 2 or self.B.shape[1] != self.A.shape[0]:
-            raise ValueError(f"LowRankUpdate needs B (m, r) and A (r, n); got {tuple(self.B.shape)} and {tuple(self.A.shape)}")
+            raise ValueError(f"LowRankUpdate needs B (m, r) and A (r, n); "
+                             f"got {tuple(self.B.shape)} and {tuple(self.A.shape)}")
 
     @property
     def shape(self) -> tuple[int, int]:

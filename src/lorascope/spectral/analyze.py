@@ -1,0 +1,107 @@
+"""The one call the scan pipeline makes per matrix: intruders, ε and k sweeps, similarity map, ΔW ranks.
+
+Cost per matrix: one base spectrum (all of W0's left vectors; see basis.py) unless `base` is given,
+the top max(k, map_size) tuned vectors (see topk.py), and the singular values of ΔW (a float64
+SVD of the dense update, or an r × r one for a LowRankUpdate). `k_fractions` needs every tuned
+singular vector, so it replaces the top-k solve by a float64 full SVD of W_tuned: about as slow as
+"svd" for the base, on every matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from lorascope.errors import InputError
+from lorascope.spectral._validate import check_k, check_matrix, check_tuned, check_unit_interval
+from lorascope.spectral.basis import BaseSpectrum, base_spectrum
+from lorascope.spectral.intruders import (
+    counts_over_epsilon,
+    counts_over_k_fraction,
+    intruder_mask,
+    max_cos,
+    similarity_map,
+)
+from lorascope.spectral.operator import tuned_operator
+from lorascope.spectral.rank import DeltaStats, delta_stats
+from lorascope.spectral.topk import top_singular
+from lorascope.spectral.update import LowRankUpdate, Tuned
+
+DEFAULT_EPSILONS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+@dataclass(frozen=True)
+class TopVector:
+    """One examined tuned singular vector: its rank, σ, best |cos| to the base and at which base rank."""
+
+    index: int
+    sigma: float
+    max_cos: float
+    base_index: int
+    intruder: bool
+
+
+@dataclass(frozen=True)
+class MatrixAnalysis:
+    """Everything measured on one weight matrix."""
+
+    top: list[TopVector]  # k entries, in singular-value order
+    intruders: int
+    epsilon_counts: list[int]  # aligned with the epsilons argument
+    k_fraction_counts: list[int] | None
+    similarity: torch.Tensor  # (n, n) float32, rows base top-n, columns tuned top-n
+    delta: DeltaStats
+    solver: str
+
+
+def analyze_matrix(W0: torch.Tensor, tuned: Tuned, *, k: int = 10, epsilon: float = 0.5,
+                   epsilons: Sequence[float] = DEFAULT_EPSILONS, map_size: int = 10,
+                   k_fractions: Sequence[float] | None = None, base: BaseSpectrum | None = None,
+                   solver: Literal["auto", "exact"] = "auto") -> MatrixAnalysis:
+    """Intruder analysis of W_tuned (dense, or W0 + LowRankUpdate) against W0; InputError on bad input."""
+    check_matrix(W0, "W0")
+    check_tuned(W0, tuned)
+    m, n = W0.shape
+    p = min(m, n)
+    check_k(k, p)
+    epsilon = check_unit_interval(epsilon, "epsilon")
+    epsilons = [check_unit_interval(e, "epsilons entry") for e in epsilons]
+    if k_fractions is not None:
+        k_fractions = [check_unit_interval(f, "k_fractions entry") for f in k_fractions]
+    if isinstance(map_size, bool) or not isinstance(map_size, int) or map_size < 1:
+        raise InputError(f"map_size must be an integer ≥ 1; got {map_size!r}")
+    if solver not in ("auto", "exact"):
+        raise InputError(f"solver must be 'auto' or 'exact'; got {solver!r}")
+    if base is None:
+        base = base_spectrum(W0)
+    elif tuple(base.U.shape) != (m, p) or tuple(base.S.shape) != (p,):
+        raise InputError(f"base spectrum has U {tuple(base.U.shape)}, S {tuple(base.S.shape)}; "
+                         f"W0 {(m, n)} needs ({m}, {p}) and ({p},)")
+    n_map = min(map_size, p)
+    wanted = max(k, n_map)
+
+    fraction_counts = None
+    if k_fractions is not None:
+        U_all, S_all, _ = torch.linalg.svd(tuned_operator(W0, tuned).dense(), full_matrices=False)
+        cos_all, _ = max_cos(U_all, base.U)
+        fraction_counts = counts_over_k_fraction(cos_all, k_fractions, epsilon)
+        U_top, S_top, used = U_all[:, :wanted], S_all[:wanted], "exact"
+    else:
+        found = top_singular(W0, tuned, wanted, base=base, solver=solver)
+        U_top, S_top, used = found.U, found.S, found.solver
+
+    cos, where = max_cos(U_top[:, :k], base.U)
+    flags = intruder_mask(cos, epsilon)
+    top = [TopVector(index=j, sigma=float(S_top[j]), max_cos=float(cos[j]), base_index=int(where[j]),
+                     intruder=bool(flags[j])) for j in range(k)]
+    if isinstance(tuned, LowRankUpdate):
+        delta = tuned
+    else:
+        delta = tuned.detach().to(torch.float64) - W0.detach().to(device=tuned.device, dtype=torch.float64)
+    counts = counts_over_epsilon(cos, epsilons)
+    return MatrixAnalysis(top=top, intruders=int(flags.sum()), epsilon_counts=counts,
+                          k_fraction_counts=fraction_counts, similarity=similarity_map(base.U, U_top, n_map),
+                          delta=delta_stats(delta), solver=used)

@@ -1,0 +1,73 @@
+"""The intruder test on singular vectors: max |cos| to the base basis, thresholds, counts and maps.
+
+Cosines are computed in float64 (or float32 if both inputs are float32) after normalising columns,
+so a basis stored in lower precision still yields cosines; |cos| because singular-vector signs are arbitrary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from lorascope.errors import InputError
+
+
+def _working_dtype(*ts: torch.Tensor) -> torch.dtype:
+    return torch.float32 if all(t.dtype == torch.float32 for t in ts) else torch.float64
+
+
+def _unit_columns(U: torch.Tensor, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    U = U.detach().to(device=device, dtype=dtype)
+    norms = torch.linalg.vector_norm(U, dim=0)
+    return U / torch.where(norms > 0, norms, torch.ones_like(norms))
+
+
+def abs_cos(U_a: torch.Tensor, U_b: torch.Tensor) -> torch.Tensor:
+    """|cos| between every column of U_a (m, a) and every column of U_b (m, b): an (a, b) matrix."""
+    if U_a.ndim != 2 or U_b.ndim != 2 or U_a.shape[0] != U_b.shape[0]:
+        raise InputError(f"vector sets must be (m, ·) with the same m; "
+                         f"got {tuple(U_a.shape)} and {tuple(U_b.shape)}")
+    dtype, device = _working_dtype(U_a, U_b), U_b.device
+    return (_unit_columns(U_a, dtype, device).T @ _unit_columns(U_b, dtype, device)).abs()
+
+
+def max_cos(U_top: torch.Tensor, U_base: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per tuned vector (column of U_top), the largest |cos| to any base vector and that base index.
+
+    All columns of U_base count, not just its top ones. Ties go to the lowest base index.
+    """
+    return abs_cos(U_top, U_base).max(dim=1)
+
+
+def intruder_mask(max_cos: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """True where a tuned vector is an intruder: max |cos| strictly below epsilon."""
+    return max_cos < epsilon
+
+
+def counts_over_epsilon(max_cos_topk: torch.Tensor, epsilons: Sequence[float]) -> list[int]:
+    """Number of intruders among the given vectors for each threshold (non-decreasing in epsilon)."""
+    return [int((max_cos_topk < e).sum()) for e in epsilons]
+
+
+def k_for_fraction(fraction: float, total: int) -> int:
+    """k = ceil(fraction · total), at least 1; the product is rounded first so 0.1·30 gives 3, not 4."""
+    if not 0 < fraction <= 1:
+        raise InputError(f"k fraction must be in (0, 1]; got {fraction!r}")
+    return min(total, max(1, math.ceil(round(fraction * total, 9))))
+
+
+def counts_over_k_fraction(max_cos_all: torch.Tensor, fractions: Sequence[float],
+                           epsilon: float) -> list[int]:
+    """Intruders among the top ceil(f·N) tuned vectors per fraction f (N = len(max_cos_all), σ order)."""
+    total = max_cos_all.numel()
+    below = (max_cos_all < epsilon).to(torch.int64).cumsum(0)
+    return [int(below[k_for_fraction(f, total) - 1]) for f in fractions]
+
+
+def similarity_map(U_base: torch.Tensor, U_tuned: torch.Tensor, n: int) -> torch.Tensor:
+    """(n, n) float32 map of |cos(base vector i, tuned vector j)|: rows base, columns tuned, top n of each."""
+    if n < 1 or n > U_base.shape[1] or n > U_tuned.shape[1]:
+        raise InputError(f"map size {n} must be in [1, {min(U_base.shape[1], U_tuned.shape[1])}]")
+    return abs_cos(U_base[:, :n], U_tuned[:, :n]).to(torch.float32).cpu()

@@ -1,0 +1,59 @@
+"""W_tuned as a pair of float64 products X ↦ W_t X and Y ↦ W_tᵀ Y, so a LowRankUpdate is never densified."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from lorascope.spectral.update import LowRankUpdate, Tuned
+
+
+@dataclass(frozen=True)
+class TunedOperator:
+    """W_t = W + scale·B A (B, A absent for a dense W_t); float64 on one device."""
+
+    W: torch.Tensor  # W0 for a low-rank update, W_tuned itself otherwise
+    B: torch.Tensor | None = None
+    A: torch.Tensor | None = None
+    scale: float = 0.0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.W.shape[0], self.W.shape[1])
+
+    @property
+    def factored(self) -> bool:
+        return self.B is not None
+
+    def matmul(self, X: torch.Tensor) -> torch.Tensor:
+        """W_t @ X for X (n, b)."""
+        out = self.W @ X
+        if self.B is not None:
+            out = out + self.scale * (self.B @ (self.A @ X))
+        return out
+
+    def rmatmul(self, Y: torch.Tensor) -> torch.Tensor:
+        """W_tᵀ @ Y for Y (m, b); computed as (Yᵀ W)ᵀ, which reads W in its stored order (faster)."""
+        out = (Y.T @ self.W).T
+        if self.B is not None:
+            out = out + self.scale * (self.A.T @ (self.B.T @ Y))
+        return out
+
+    def dense(self) -> torch.Tensor:
+        """W_t as a dense float64 matrix, formed exactly as the reference tests form it."""
+        if self.B is None:
+            return self.W
+        return self.W + LowRankUpdate(self.B, self.A, self.scale).dense(torch.float64)
+
+
+def tuned_operator(W0: torch.Tensor, tuned: Tuned) -> TunedOperator:
+    """The operator of W_tuned, upcast to float64 on W0's device."""
+    device = W0.device
+
+    def f64(t: torch.Tensor) -> torch.Tensor:
+        return t.detach().to(device=device, dtype=torch.float64)
+
+    if isinstance(tuned, LowRankUpdate):
+        return TunedOperator(W=f64(W0), B=f64(tuned.B), A=f64(tuned.A), scale=float(tuned.scale))
+    return TunedOperator(W=f64(tuned))

@@ -1,0 +1,169 @@
+"""The top-k left singular vectors of W_tuned without a full SVD, each checked before it is returned.
+
+Paths ("solver" of the result):
+- "lowrank": a LowRankUpdate with the base spectrum known. In the orthonormal basis Q = [U0, Q⊥]
+  (Q⊥ spans the part of B outside span(U0)), W_t W_tᵀ is diag(S0²) plus a rank ≤ 2r correction, so
+  its top eigenpairs come from block Krylov with O((p + q)·r) products; u = Q z.
+- "krylov": block Krylov on W_t W_tᵀ (or W_tᵀ W_t, the smaller side) through the products
+  x ↦ W_t x, y ↦ W_tᵀ y; a LowRankUpdate stays factored (W0 x + s·B(A x)).
+- "exact": a float64 full SVD (asked for, or the matrix is too small for the rest to pay off).
+- "exact-fallback": the check below failed, so the float64 full SVD was used after all.
+
+The check: a two-sided Rayleigh–Ritz step with the real W_t gives residuals ‖W_t v − σu‖, ‖W_tᵀu − σv‖;
+residual/gap to the neighbouring singular values bounds the angle error of each vector (Wedin,
+Davis–Kahan). If any of the k bounds exceeds 1e-4, the vectors are not trusted.
+Everything is float64 on the device of W0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from lorascope.errors import InputError
+from lorascope.spectral._validate import check_k, check_matrix, check_tuned
+from lorascope.spectral.basis import BaseSpectrum
+from lorascope.spectral.krylov import gap_bounds, top_eigenpairs
+from lorascope.spectral.operator import TunedOperator, tuned_operator
+from lorascope.spectral.update import Tuned
+
+TRUST = 1e-4  # largest accepted angle-error bound of a returned vector
+_POLISH = 1e-6  # a structured result above this bound is polished with Krylov on the real operator
+_SEED = 0
+
+
+@dataclass(frozen=True)
+class TopSingular:
+    """Top-k singular pairs of W_tuned (float64) and how far they can be trusted.
+
+    max_residual: max over the k pairs of √(‖W_t v − σu‖² + ‖W_tᵀu − σv‖²) / σ₁.
+    gap: (σ_k − σ_{k+1}) / σ₁ (σ_{k+1} = 0 when k = p); error_bound: max residual/gap angle bound.
+    """
+
+    U: torch.Tensor  # (m, k)
+    S: torch.Tensor  # (k,)
+    solver: str
+    max_residual: float
+    gap: float
+    error_bound: float = 0.0
+
+
+def top_singular(W0: torch.Tensor, tuned: Tuned, k: int, *, base: BaseSpectrum | None = None,
+                 oversample: int = 10, solver: Literal["auto", "exact"] = "auto") -> TopSingular:
+    """The k largest singular values of W_tuned and their left vectors, in decreasing order."""
+    check_matrix(W0, "W0")
+    check_tuned(W0, tuned)
+    m, n = W0.shape
+    p = min(m, n)
+    check_k(k, p)
+    if isinstance(oversample, bool) or not isinstance(oversample, int) or oversample < 0:
+        raise InputError(f"oversample must be an integer ≥ 0; got {oversample!r}")
+    if solver not in ("auto", "exact"):
+        raise InputError(f"solver must be 'auto' or 'exact'; got {solver!r}")
+    if base is not None and (tuple(base.U.shape) != (m, p) or tuple(base.S.shape) != (p,)):
+        raise InputError(f"base spectrum has U {tuple(base.U.shape)}, S {tuple(base.S.shape)}; "
+                         f"W0 {(m, n)} needs ({m}, {p}) and ({p},)")
+    op = tuned_operator(W0, tuned)
+    count = min(p, k + max(oversample, 1))
+    if solver == "exact" or 2 * count >= p:
+        return exact_top(op, k, "exact")
+    tried, start = [], None
+    if op.factored and base is not None and op.B.shape[1] <= p // 2:
+        block = _lowrank_block(op, base, count, k)
+        tried.append(_checked(op, block, k, "lowrank"))
+        if tried[-1].error_bound <= _POLISH:
+            return tried[-1]
+        start = block  # an inexact base (e.g. stored in float32): polish with Krylov on the real W_t
+    tried.append(_checked(op, _krylov_block(op, count, k, start), k, "krylov"))
+    best = min(tried, key=lambda t: t.error_bound)
+    return best if best.error_bound <= TRUST else exact_top(op, k, "exact-fallback")
+
+
+def exact_top(op: TunedOperator, k: int, label: str) -> TopSingular:
+    """Top k from a float64 full SVD of the dense W_tuned, with the same residual/gap report."""
+    W = op.dense()
+    U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+    p = S.numel()
+    c = min(k + 1, p)
+    V = Vh[:c].T
+    res = _pair_residuals(W @ V - U[:, :c] * S[:c], W.T @ U[:, :c] - V * S[:c])
+    return _report(U[:, :k], S[:c], res, k, p, label)
+
+
+def _checked(op: TunedOperator, block: torch.Tensor, k: int, label: str) -> TopSingular:
+    """Rayleigh–Ritz of W_t on span(block) (orthonormal, m × c), with residuals and bounds."""
+    Z = op.rmatmul(block)  # W_tᵀ Q = V diag(σ) Gᵀ for the Ritz pairs (Q G, σ, V)
+    V, s, Gt = torch.linalg.svd(Z, full_matrices=False)
+    U = block @ Gt.T
+    res = _pair_residuals(op.matmul(V) - U * s, Z @ Gt.T - V * s)
+    return _report(U[:, :k], s, res, k, min(op.shape), label)
+
+
+def _report(U: torch.Tensor, S: torch.Tensor, res: torch.Tensor, k: int, p: int, label: str) -> TopSingular:
+    """Package the first k pairs; S and res cover σ_{k+1} too when k < p, for the gap and the bounds."""
+    s1 = float(S[0])
+    if not s1 > 0:  # W_t = 0: the SVD picks an arbitrary basis; nothing to bound
+        return TopSingular(U=U, S=S[:k], solver=label, max_residual=0.0, gap=0.0,
+                           error_bound=0.0 if label.startswith("exact") else math.inf)
+    next_sigma = float(S[k]) if k < S.numel() else 0.0  # every path computes σ_{k+1} when k < p
+    bounds = gap_bounds(S.cpu(), res.cpu(), k)
+    return TopSingular(U=U, S=S[:k].clone(), solver=label, max_residual=float(res[:k].max()) / s1,
+                       gap=(float(S[k - 1]) - next_sigma) / s1, error_bound=float(bounds.max()))
+
+
+def _pair_residuals(R1: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:
+    """√(‖W_t v − σu‖² + ‖W_tᵀu − σv‖²) per pair: the residual in Wedin's sin θ bound."""
+    return torch.sqrt(torch.linalg.vector_norm(R1, dim=0) ** 2 + torch.linalg.vector_norm(R2, dim=0) ** 2)
+
+
+def _krylov_block(op: TunedOperator, count: int, k: int, start: torch.Tensor | None) -> torch.Tensor:
+    """Orthonormal (m, count) block spanning the approximate top left singular space of W_t."""
+    m, n = op.shape
+    device = op.W.device
+    if m <= n:
+        eig = top_eigenpairs(lambda X: op.matmul(op.rmatmul(X)), m, count, k, device=device, seed=_SEED,
+                             start=start)
+        return eig.vectors
+    seed_block = None if start is None else op.rmatmul(start)
+    eig = top_eigenpairs(lambda X: op.rmatmul(op.matmul(X)), n, count, k, device=device, seed=_SEED,
+                         start=seed_block)
+    return torch.linalg.qr(op.matmul(eig.vectors))[0]
+
+
+def _lowrank_block(op: TunedOperator, base: BaseSpectrum, count: int, k: int) -> torch.Tensor:
+    """Top left singular block of W0 + s·B A from the projected (p + q)-dimensional eigenproblem."""
+    W0, B, A, s = op.W, op.B, op.A, op.scale
+    m, n = W0.shape
+    p = min(m, n)
+    U0 = base.U.to(device=W0.device, dtype=torch.float64)
+    S0 = base.S.to(device=W0.device, dtype=torch.float64)
+    X = U0.T @ (W0 @ A.T)  # (p, r): W0 Aᵀ in the U0 coordinates (it has no component outside span U0)
+    Yb = U0.T @ B
+    if m > p:  # U0 does not span R^m: add the part of B outside it
+        Bp = B - U0 @ Yb
+        Bp = Bp - U0 @ (U0.T @ Bp)
+        Qp, sv, _ = torch.linalg.svd(Bp, full_matrices=False)
+        ref = float(torch.linalg.matrix_norm(B, ord=2)) if B.numel() else 0.0
+        Qp = Qp[:, : int((sv > 1e-12 * ref).sum())] if ref > 0 else Qp[:, :0]
+        if Qp.shape[1]:
+            Qp = torch.linalg.qr(Qp - U0 @ (U0.T @ Qp))[0]
+        Y = torch.cat([Yb, Qp.T @ B])
+        Xt = torch.cat([X, X.new_zeros(Qp.shape[1], X.shape[1])])
+    else:
+        Qp, Y, Xt = None, Yb, X
+    d = Y.shape[0]
+    diag = torch.cat([S0**2, S0.new_zeros(d - p)])
+    G = A @ A.T
+
+    def apply(Z: torch.Tensor) -> torch.Tensor:
+        YtZ = Y.T @ Z
+        return diag[:, None] * Z + s * (Xt @ YtZ + Y @ (Xt.T @ Z)) + (s * s) * (Y @ (G @ YtZ))
+
+    eig = top_eigenpairs(apply, d, count, k, device=W0.device, seed=_SEED)
+    block = U0 @ eig.vectors[:p]
+    if Qp is not None and Qp.shape[1]:
+        block = block + Qp @ eig.vectors[p:]
+    return torch.linalg.qr(block)[0]
