@@ -1,0 +1,15 @@
+"""lorascope: how fine-tuning changed a pretrained model, through the spectra of its weight matrices.
+
+    >>> import lorascope
+    >>> result = lorascope.scan("base_model_dir", "adapter_dir", k=10, epsilon=0.5)
+    >>> result.total_intruders
+"""
+
+from lorascope.errors import InputError, LorascopeError, ResourceError
+from lorascope.pipelines.scan import ScanOptions, scan
+from lorascope.results import MatrixResult, ScanResult
+
+__version__ = "0.1.0"
+
+__all__ = ["InputError", "LorascopeError", "MatrixResult", "ResourceError", "ScanOptions", "ScanResult", "scan",
+           "__version__"]

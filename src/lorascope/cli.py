@@ -1,0 +1,146 @@
+"""The `lorascope` command: a thin Typer skin over the Python API."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from lorascope.errors import InputError, LorascopeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="How fine-tuning changed a pretrained model, through the spectra of its weight matrices.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+
+
+def _progress(quiet: bool):
+    """A Rich progress bar on stderr, and the callback the pipelines call."""
+    if quiet:
+        return None, None
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TimeRemainingColumn(), console=err, transient=True)
+    task = bar.add_task("matrices", total=None)
+
+    def update(i: int, n: int, name: str) -> None:
+        bar.update(task, completed=i, total=n, description=name.removesuffix(".weight")[-48:] or "done")
+    return bar, update
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors")] = False) -> None:
+    """Options before the command apply to every command."""
+
+
+@app.command()
+def scan(
+    base: Annotated[Path, typer.Argument(help="pretrained model: HF directory or .safetensors file")],
+    tuned: Annotated[Path, typer.Argument(help="fine-tuned checkpoint, or a PEFT LoRA adapter directory")],
+    k: Annotated[int, typer.Option(help="top singular vectors of W_tuned examined per matrix")] = 10,
+    epsilon: Annotated[float, typer.Option(help="intruder iff max |cos| to every base vector < ε")] = 0.5,
+    epsilons: Annotated[str, typer.Option(help="ε grid of the sweep")] = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9",
+    k_fractions: Annotated[str | None, typer.Option(help="k-fraction sweep, e.g. 0.1,0.5,1 (full SVDs)")] = None,
+    map_size: Annotated[int, typer.Option(help="n of the top-n × top-n similarity map")] = 10,
+    include: Annotated[list[str] | None, typer.Option(help="regex: analyse only matching tensors")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="regex: skip matching tensors")] = None,
+    allow_missing: Annotated[bool, typer.Option(help="report unpaired tensors instead of failing")] = False,
+    allow_pickle: Annotated[bool, typer.Option(help="read .bin/.pt pickles (weights_only=True)")] = False,
+    solver: Annotated[str, typer.Option(help="auto | exact (full SVDs)")] = "auto",
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the result as JSON here")] = None,
+    max_rows: Annotated[int | None, typer.Option(help="print at most this many matrix rows")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, summary line only")] = False,
+) -> None:
+    """Count intruder dimensions of TUNED against BASE, per matrix and for the whole model."""
+    from lorascope.display import print_scan, summary_line
+    from lorascope.pipelines.scan import ScanOptions
+    from lorascope.pipelines.scan import scan as run_scan
+
+    opts = ScanOptions(k=k, epsilon=epsilon, epsilons=_floats(epsilons, "--epsilons"),
+                       k_fractions=_floats(k_fractions, "--k-fractions"), map_size=map_size,
+                       include=tuple(include or ()), exclude=tuple(exclude or ()), allow_missing=allow_missing,
+                       allow_pickle=allow_pickle, solver=solver)
+    if json_path is not None:
+        _check_writable(json_path)
+    bar, update = _progress(quiet)
+    if bar is not None:
+        with bar:
+            result = run_scan(base, tuned, opts, progress=update)
+    else:
+        result = run_scan(base, tuned, opts)
+    if json_path is not None:
+        result.save_json(json_path)
+    if quiet:
+        out.print(summary_line(result))
+    else:
+        print_scan(result, out, max_rows)
+
+
+@app.command()
+def demo(
+    cache_dir: Annotated[Path | None, typer.Option(help="where the demo's fine-tunes are kept")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write both scans as JSON here")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Fine-tune a real model (all-MiniLM-L6-v2) on real reviews with LoRA and fully, then scan both."""
+    from lorascope.pipelines.demo import run_demo
+
+    run_demo(cache_dir=cache_dir, json_path=json_path, console=out, quiet=quiet)
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before the work, not after it, when the output cannot be written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError(f"--json {path}: is a directory")
+    if not parent.is_dir():
+        raise InputError(f"--json {path}: directory {parent} does not exist")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the app; a LorascopeError becomes one line on stderr and exit status 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        app(args=args, prog_name="lorascope", standalone_mode=False)
+    except LorascopeError as e:
+        if debug:
+            traceback.print_exc()
+        err.print(f"lorascope: error: {e}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        err.print("lorascope: aborted", markup=False)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return 2
+    except KeyboardInterrupt:
+        err.print("lorascope: interrupted", markup=False)
+        return 130
+    except Exception as e:  # a bug, not bad input: still one line unless --debug
+        if debug:
+            raise
+        err.print(f"lorascope: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
+                  markup=False, highlight=False, soft_wrap=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Rich rendering of results for people; the JSON is for programs."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from lorascope.results import ScanResult
+
+
+def _layer_sort(key: str) -> tuple[int, str]:
+    return (int(key), "") if key.isdigit() else (10**9, key)
+
+
+def scan_tables(result: ScanResult, max_rows: int | None = None) -> list[Table]:
+    """The per-matrix table, the roll-ups by module type and by depth, and the ε sweep."""
+    per = Table(title=f"Intruder dimensions (k={result.k}, ε={result.epsilon}) — {result.tuned_kind} vs base",
+                show_footer=False)
+    for col, just in [("matrix", "left"), ("shape", "right"), ("intruders", "right"),
+                      ("min max|cos|", "right"), ("eff. rank ΔW", "right"), ("solver", "left")]:
+        per.add_column(col, justify=just)
+    rows = result.matrices if max_rows is None else result.matrices[:max_rows]
+    for m in rows:
+        style = "bold magenta" if m.intruders else None
+        per.add_row(m.name, "×".join(map(str, m.shape)), str(m.intruders), f"{m.min_max_cos:.3f}",
+                    f"{m.analysis.delta.effective_rank:.1f}", m.analysis.solver, style=style)
+    if max_rows is not None and len(result.matrices) > max_rows:
+        per.add_row(f"… {len(result.matrices) - max_rows} more (see --json)", "", "", "", "", "")
+
+    by_type = Table(title="By module type")
+    by_type.add_column("module")
+    by_type.add_column("matrices", justify="right")
+    by_type.add_column("intruders", justify="right")
+    for g, (n_intr, n) in sorted(result.rollup("module_type").items()):
+        by_type.add_row(g, str(n), str(n_intr))
+
+    by_layer = Table(title="By layer depth")
+    by_layer.add_column("layer", justify="right")
+    by_layer.add_column("matrices", justify="right")
+    by_layer.add_column("intruders", justify="right")
+    for g, (n_intr, n) in sorted(result.rollup("layer").items(), key=lambda kv: _layer_sort(kv[0])):
+        by_layer.add_row(g, str(n), str(n_intr))
+
+    sweep = Table(title=f"Model total vs ε (k={result.k})")
+    for e in result.epsilons:
+        sweep.add_column(f"{e:g}", justify="right")
+    sweep.add_row(*map(str, result.epsilon_totals()))
+    return [per, by_type, by_layer, sweep]
+
+
+def summary_line(result: ScanResult) -> str:
+    """One line a person reads first."""
+    return (f"{result.total_intruders} intruder dimensions in {len(result.matrices)} matrices "
+            f"(k={result.k}, ε={result.epsilon}); {len(result.skipped)} skipped; {result.seconds:.1f} s")
+
+
+def print_scan(result: ScanResult, console: Console, max_rows: int | None = None) -> None:
+    """Print the tables, skipped tensors, warnings and the summary line."""
+    for t in scan_tables(result, max_rows):
+        console.print(t)
+    for name, reason in result.skipped:
+        console.print(f"[dim]skipped {name}: {reason}[/dim]")
+    for w in result.warnings:
+        console.print(f"[yellow]warning: {w}[/yellow]")
+    console.print(f"[bold]{summary_line(result)}[/bold]")

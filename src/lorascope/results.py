@@ -1,0 +1,125 @@
+"""What a scan returns: typed results that serialise to the documented JSON schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from lorascope.atomic import atomic_write_text
+from lorascope.spectral.analyze import MatrixAnalysis
+
+_LAYER = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|block)\.(\d+)\.")
+
+
+def layer_of(name: str) -> int | None:
+    """The transformer block index in a tensor name (`model.layers.3.mlp...` -> 3), if any."""
+    m = _LAYER.search(name)
+    return int(m.group(1)) if m else None
+
+
+def module_type_of(name: str) -> str:
+    """The module's role inside its block: `model.layers.3.self_attn.q_proj.weight` -> `self_attn.q_proj`."""
+    stem = name.removesuffix(".weight")
+    m = _LAYER.search(stem)
+    return stem[m.end():] if m else stem
+
+
+@dataclass(frozen=True)
+class MatrixResult:
+    """One analysed weight matrix."""
+
+    name: str
+    shape: tuple[int, int]
+    analysis: MatrixAnalysis
+
+    @property
+    def intruders(self) -> int:
+        return self.analysis.intruders
+
+    @property
+    def min_max_cos(self) -> float:
+        """The smallest max |cos| among the top k: how far the most 'new' direction is from the base."""
+        return min(t.max_cos for t in self.analysis.top)
+
+    def to_json(self) -> dict:
+        a = self.analysis
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "intruders": a.intruders,
+            "top": [asdict(t) for t in a.top],
+            "delta": asdict(a.delta),
+            "solver": a.solver,
+            "layer": layer_of(self.name),
+            "module_type": module_type_of(self.name),
+            "epsilon_counts": list(a.epsilon_counts),
+            "k_fraction_counts": None if a.k_fraction_counts is None else list(a.k_fraction_counts),
+            "similarity": [[round(float(x), 6) for x in row] for row in a.similarity.tolist()],
+        }
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Everything one `scan` measured; `to_json()` follows the schema in the README."""
+
+    version: str
+    base: str
+    tuned: str
+    tuned_kind: str
+    k: int
+    epsilon: float
+    epsilons: tuple[float, ...]
+    k_fractions: tuple[float, ...] | None
+    matrices: list[MatrixResult]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def total_intruders(self) -> int:
+        return sum(m.intruders for m in self.matrices)
+
+    def epsilon_totals(self) -> list[int]:
+        """Model-level intruder counts at each ε of the sweep (k fixed)."""
+        return [sum(m.analysis.epsilon_counts[i] for m in self.matrices) for i in range(len(self.epsilons))]
+
+    def k_fraction_totals(self) -> list[int] | None:
+        """Model-level intruder counts at each k fraction of the sweep (ε fixed), when it was run."""
+        if self.k_fractions is None:
+            return None
+        return [sum(m.analysis.k_fraction_counts[i] for m in self.matrices) for i in range(len(self.k_fractions))]
+
+    def rollup(self, key: str) -> dict[str, tuple[int, int]]:
+        """Intruders and matrix counts grouped by 'module_type' or 'layer'."""
+        groups: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for m in self.matrices:
+            g = module_type_of(m.name) if key == "module_type" else str(layer_of(m.name))
+            groups[g][0] += m.intruders
+            groups[g][1] += 1
+        return {g: (v[0], v[1]) for g, v in groups.items()}
+
+    def to_json(self) -> dict:
+        return {
+            "lorascope_version": self.version,
+            "base": self.base,
+            "tuned": self.tuned,
+            "tuned_kind": self.tuned_kind,
+            "k": self.k,
+            "epsilon": self.epsilon,
+            "total_intruders": self.total_intruders,
+            "epsilons": list(self.epsilons),
+            "epsilon_totals": self.epsilon_totals(),
+            "k_fractions": None if self.k_fractions is None else list(self.k_fractions),
+            "k_fraction_totals": self.k_fraction_totals(),
+            "seconds": round(self.seconds, 3),
+            "matrices": [m.to_json() for m in self.matrices],
+            "skipped": [{"name": n, "reason": r} for n, r in self.skipped],
+            "warnings": list(self.warnings),
+        }
+
+    def save_json(self, path: str | Path) -> Path:
+        """Write the JSON atomically."""
+        return atomic_write_text(path, json.dumps(self.to_json(), indent=1) + "\n")
