@@ -74,7 +74,8 @@ def test_checkpoint_scan_equals_reference_and_shards_read_the_same(tmp_path, arc
 def test_exact_solver_agrees_with_auto(tmp_path):
     model = models.build("llama")
     models.save_model(model, tmp_path / "base")
-    art = models.make_adapter(model, tmp_path / "adapter", LoraConfig(r=4, lora_alpha=8, target_modules=TARGETS["llama"]))
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=TARGETS["llama"])
+    art = models.make_adapter(model, tmp_path / "adapter", config)
     auto = lorascope.scan(tmp_path / "base", art.path, k=6)
     exact = lorascope.scan(tmp_path / "base", art.path, k=6, solver="exact")
     assert [m.intruders for m in auto.matrices] == [m.intruders for m in exact.matrices]

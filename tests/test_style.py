@@ -15,5 +15,5 @@ def test_ruff_clean():
     cmd = [ruff] if ruff else [sys.executable, "-m", "ruff"]
     if not ruff:
         pytest.importorskip("ruff")
-    proc = subprocess.run([*cmd, "check", "src", "tests", "bench"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([*cmd, "check", "."], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
