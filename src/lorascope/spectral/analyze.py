@@ -18,6 +18,7 @@ import torch
 from lorascope.errors import InputError
 from lorascope.spectral._validate import check_k, check_matrix, check_tuned, check_unit_interval
 from lorascope.spectral.basis import BaseSpectrum, base_spectrum
+from lorascope.spectral.dense import svd64
 from lorascope.spectral.intruders import (
     counts_over_epsilon,
     counts_over_k_fraction,
@@ -85,7 +86,7 @@ def analyze_matrix(W0: torch.Tensor, tuned: Tuned, *, k: int = 10, epsilon: floa
 
     fraction_counts = None
     if k_fractions is not None:
-        U_all, S_all, _ = torch.linalg.svd(tuned_operator(W0, tuned).dense(), full_matrices=False)
+        U_all, S_all, _ = svd64(tuned_operator(W0, tuned).dense())
         cos_all, _ = max_cos(U_all, base.U)
         fraction_counts = counts_over_k_fraction(cos_all, k_fractions, epsilon)
         U_top, S_top, used = U_all[:, :wanted], S_all[:wanted], "exact"

@@ -22,6 +22,7 @@ import torch
 
 from lorascope.errors import InputError
 from lorascope.spectral._validate import check_matrix
+from lorascope.spectral.dense import svd64
 
 _EPS64 = torch.finfo(torch.float64).eps
 _RESOLVE_TOL = 1e-6  # estimated angle error above which a gram column is recomputed
@@ -51,7 +52,7 @@ def base_spectrum(W0: torch.Tensor, method: Literal["auto", "gram", "svd"] = "au
         found = _gram_spectrum(W)
         if found is not None:
             return found
-    U, S, _ = torch.linalg.svd(W, full_matrices=False)
+    U, S, _ = svd64(W)
     return BaseSpectrum(U=U, S=S, method="svd")
 
 
@@ -107,7 +108,7 @@ def _gram_spectrum(W: torch.Tensor) -> BaseSpectrum | None:
     for a, b in _runs(bad):
         if wide:
             # Exact SVD of W restricted to the cluster's (accurate) left subspace: a Rayleigh–Ritz step.
-            P, s, _ = torch.linalg.svd(E[:, a:b].T @ W, full_matrices=False)
+            P, s, _ = svd64(E[:, a:b].T @ W)
             U[:, a:b] = E[:, a:b] @ P
         else:
             X = W @ E[:, a:b]

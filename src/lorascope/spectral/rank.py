@@ -13,6 +13,7 @@ import torch
 
 from lorascope.errors import InputError
 from lorascope.spectral._validate import check_matrix, check_unit_interval
+from lorascope.spectral.dense import svdvals64
 from lorascope.spectral.update import LowRankUpdate
 
 _ENERGY_SLACK = 1e-12  # relative slack so that a 0.9 share equal to 0.9 up to rounding counts as reached
@@ -45,7 +46,7 @@ def update_singular_values(delta: torch.Tensor | LowRankUpdate) -> torch.Tensor:
         R_b = torch.linalg.qr(B, mode="r")[1]
         R_a = torch.linalg.qr(A.T, mode="r")[1]
         return torch.linalg.svdvals(abs(float(delta.scale)) * (R_b @ R_a.T))
-    return torch.linalg.svdvals(check_matrix(delta, "update").detach().to(torch.float64))
+    return svdvals64(check_matrix(delta, "update"))
 
 
 def effective_rank(s: torch.Tensor) -> float:

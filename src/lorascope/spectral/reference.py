@@ -28,8 +28,8 @@ class ReferenceResult:
 
 def reference_intruders(W0: torch.Tensor, W_tuned: torch.Tensor, k: int, epsilon: float) -> ReferenceResult:
     """Algorithm 1 as written: tuned vector j is an intruder iff |cos| < epsilon for every base vector i."""
-    U0, S0, _ = torch.linalg.svd(W0.detach().to(torch.float64), full_matrices=False)
-    Ut, St, _ = torch.linalg.svd(W_tuned.detach().to(torch.float64), full_matrices=False)
+    U0, S0 = _left_svd(W0)
+    Ut, St = _left_svd(W_tuned)
     p = U0.shape[1]
     if not 1 <= k <= Ut.shape[1]:
         raise InputError(f"k must be in [1, {Ut.shape[1]}]; got {k}")
@@ -49,3 +49,13 @@ def reference_intruders(W0: torch.Tensor, W_tuned: torch.Tensor, k: int, epsilon
         verdict.append(all_below)
     return ReferenceResult(max_cos=best, base_index=where, intruder=verdict, count=sum(verdict),
                            sigma=[float(s) for s in St[:k]], U_tuned=Ut[:, :k].clone(), U_base=U0, S_base=S0)
+
+
+def _left_svd(W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """U and S of a float64 thin SVD; a wide W is decomposed as Wᵀ (same factorisation, LAPACK's faster path)."""
+    W = W.detach().to(torch.float64)
+    if W.shape[0] < W.shape[1]:
+        _, S, Uh = torch.linalg.svd(W.T, full_matrices=False)
+        return Uh.T, S
+    U, S, _ = torch.linalg.svd(W, full_matrices=False)
+    return U, S

@@ -26,6 +26,7 @@ import torch
 from lorascope.errors import InputError
 from lorascope.spectral._validate import check_k, check_matrix, check_tuned
 from lorascope.spectral.basis import BaseSpectrum
+from lorascope.spectral.dense import svd64
 from lorascope.spectral.krylov import gap_bounds, top_eigenpairs
 from lorascope.spectral.operator import TunedOperator, tuned_operator
 from lorascope.spectral.update import Tuned
@@ -85,7 +86,7 @@ def top_singular(W0: torch.Tensor, tuned: Tuned, k: int, *, base: BaseSpectrum |
 def exact_top(op: TunedOperator, k: int, label: str) -> TopSingular:
     """Top k from a float64 full SVD of the dense W_tuned, with the same residual/gap report."""
     W = op.dense()
-    U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+    U, S, Vh = svd64(W)
     p = S.numel()
     c = min(k + 1, p)
     V = Vh[:c].T
