@@ -64,7 +64,12 @@ def ensure_finetuned(root: Path, cfg: FinetuneConfig, console: Console, quiet: b
         atomic_write_text(tmp / "metrics.json", json.dumps(
             {"accuracy": acc, "test_examples": TEST_EXAMPLES, "train_seconds": time.perf_counter() - t0,
              "config": asdict(cfg)}, indent=1))
-        tmp.rename(out)
+        try:
+            tmp.rename(out)
+        except OSError:
+            if not (out / "metrics.json").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # a concurrent demo finished the same fine-tune first
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
