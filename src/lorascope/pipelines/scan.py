@@ -1,18 +1,45 @@
-"""`scan`: pair every weight matrix of BASE and TUNED and measure intruders, similarity and update rank."""
+"""`scan`: pair every weight matrix of BASE and TUNED and measure intruders, similarity and update rank.
+
+Each base spectrum (all of W0's left singular vectors) comes from the base spectral index (lorascope.index)
+when it holds the matrix, and is computed and added to it otherwise, so a second scan of the same base
+decomposes no base matrix. A reader thread loads the next matrix (and its index entry) while the current
+one is solved; `workers` matrices are solved at once.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
 
+import torch
+
 from lorascope.errors import InputError
+from lorascope.index import (
+    EntryRead,
+    IndexLayout,
+    TensorKey,
+    clean_tmp,
+    compute_spectrum,
+    index_layout,
+    obtain,
+    read_entry,
+    resolve_device,
+    run_ordered,
+    tensor_key,
+    torch_threads,
+)
+from lorascope.index.parallel import check_workers
+from lorascope.index.precision import on_device
 from lorascope.results import MatrixResult, ScanResult
+from lorascope.spectral import BaseSpectrum, LowRankUpdate
 from lorascope.spectral.analyze import analyze_matrix
-from lorascope.weights import plan_pairs
+from lorascope.weights import MatrixPair, plan_pairs
 
 DEFAULT_EPSILONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -32,6 +59,11 @@ class ScanOptions:
     allow_missing: bool = field(default=False, metadata={"help": "report unpaired tensors instead of failing"})
     allow_pickle: bool = field(default=False, metadata={"help": "read .bin/.pt with torch.load(weights_only=True)"})
     solver: Literal["auto", "exact"] = field(default="auto", metadata={"help": "'exact' forces full SVDs"})
+    cache: bool = field(default=True, metadata={"help": "use and extend the base spectral index (--no-cache: don't)"})
+    cache_dir: str | Path | None = field(
+        default=None, metadata={"help": "index location (default $LORASCOPE_CACHE, else the user cache dir)"})
+    workers: int = field(default=1, metadata={"help": "matrices solved in parallel (threads)"})
+    device: str = field(default="cpu", metadata={"help": "where the solves run: cpu, cuda, cuda:N or auto"})
 
     def __post_init__(self) -> None:
         if not isinstance(self.k, int) or self.k < 1:
@@ -46,6 +78,9 @@ class ScanOptions:
             raise InputError(f"map_size must be ≥ 1; got {self.map_size!r}")
         if self.solver not in ("auto", "exact"):
             raise InputError(f"solver must be 'auto' or 'exact'; got {self.solver!r}")
+        check_workers(self.workers)
+        if not isinstance(self.device, (str, torch.device)):
+            raise InputError(f"device must be a string such as 'cpu' or 'cuda'; got {self.device!r}")
 
 
 def _version() -> str:
@@ -54,13 +89,56 @@ def _version() -> str:
     return __version__
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """One matrix read by the reader thread: the pair, its tensors, its index key and what the index holds."""
+
+    pair: MatrixPair
+    W0: torch.Tensor
+    tuned: torch.Tensor | LowRankUpdate
+    key: TensorKey | None
+    found: EntryRead | None
+
+
+class _Notes:
+    """Warnings gathered from worker threads, each once, in first-seen order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.items: list[str] = []
+
+    def add(self, text: str) -> None:
+        with self._lock:
+            if text not in self.items:
+                self.items.append(text)
+
+
+def _to_device(tuned: torch.Tensor | LowRankUpdate, device: torch.device) -> torch.Tensor | LowRankUpdate:
+    if isinstance(tuned, LowRankUpdate):
+        return LowRankUpdate(tuned.B.to(device), tuned.A.to(device), tuned.scale)
+    return tuned.to(device)
+
+
+def _base_of(item: _Loaded, layout: IndexLayout | None, device: torch.device, notes: _Notes) -> BaseSpectrum:
+    """W0's spectrum at the stored precision: from the index (read or built), or computed when --no-cache."""
+    if layout is None or item.key is None:
+        return compute_spectrum(item.W0, device)
+    got = obtain(layout, item.key, item.W0, device=device, found=item.found, version=_version())
+    if got.write_error:
+        notes.add(f"{got.write_error}; base spectra are computed but not kept")
+    if got.replaced:
+        notes.add(f"{item.pair.name}: rebuilt its base index entry ({got.replaced})")
+    return got.spectrum
+
+
 def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None, *,
          progress: Callable[[int, int, str], None] | None = None, **overrides) -> ScanResult:
     """Measure how TUNED (checkpoint or PEFT adapter) changed BASE, matrix by matrix.
 
     Options come from `options`, with keyword overrides on top: `scan(base, tuned, k=20, epsilon=0.3)`.
-    `progress(i, n, name)` is called before each matrix. Raises `InputError` on any bad input,
-    before anything is written.
+    `progress(i, n, name)` is called (on the calling thread) before each matrix. Raises `InputError` on any
+    bad input, before anything is written. Base spectra come from the index under `cache_dir` unless
+    `cache=False`; cold, warm and uncached scans return the same numbers.
     """
     known = {f.name for f in fields(ScanOptions)}
     unknown = sorted(set(overrides) - known)
@@ -68,6 +146,7 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
         raise InputError(f"unknown scan option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     opts = replace(options or ScanOptions(), **overrides)
     start = time.perf_counter()
+    device = resolve_device(opts.device)
     plan = plan_pairs(base, tuned, include=opts.include, exclude=opts.exclude,
                       allow_missing=opts.allow_missing, allow_pickle=opts.allow_pickle)
     if not plan.pairs:
@@ -76,23 +155,41 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
         p = min(pair.shape)
         if opts.k > p:
             raise InputError(f"{pair.name}: k={opts.k} is larger than the matrix allows (min{pair.shape} = {p})")
-    results = []
-    for i, pair in enumerate(plan.pairs):
-        if progress is not None:
-            progress(i, len(plan.pairs), pair.name)
+    layout = index_layout(opts.cache_dir) if opts.cache else None
+    if layout is not None:
+        with contextlib.suppress(OSError):
+            clean_tmp(layout)
+    notes = _Notes()
+    total = len(plan.pairs)
+
+    def prepare(pair: MatrixPair) -> _Loaded:
         W0, tuned_matrix = pair.load()
+        key = tensor_key(W0) if layout is not None else None
+        found = read_entry(layout, key) if key is not None else None
+        return _Loaded(pair, W0, tuned_matrix, key, found)
+
+    def solve(item: _Loaded) -> MatrixResult:
+        pair = item.pair
         try:
-            analysis = analyze_matrix(W0, tuned_matrix, k=opts.k, epsilon=opts.epsilon, epsilons=opts.epsilons,
-                                      map_size=opts.map_size, k_fractions=opts.k_fractions, solver=opts.solver)
+            spectrum = on_device(_base_of(item, layout, device, notes), device)
+            analysis = analyze_matrix(item.W0.to(device), _to_device(item.tuned, device), k=opts.k,
+                                      epsilon=opts.epsilon, epsilons=opts.epsilons, map_size=opts.map_size,
+                                      k_fractions=opts.k_fractions, base=spectrum, solver=opts.solver)
         except InputError as e:
             raise InputError(f"{pair.name}: {e}") from e
-        results.append(MatrixResult(pair.name, pair.shape, analysis))
-        del W0, tuned_matrix
+        return MatrixResult(pair.name, pair.shape, analysis)
+
+    def started(i: int, pair: MatrixPair) -> None:
+        if progress is not None:
+            progress(i, total, pair.name)
+
+    with torch_threads(opts.workers):
+        results = run_ordered(plan.pairs, prepare, solve, workers=opts.workers, on_start=started)
     if progress is not None:
-        progress(len(plan.pairs), len(plan.pairs), "")
+        progress(total, total, "")
     return ScanResult(
         version=_version(), base=str(base), tuned=str(tuned), tuned_kind=plan.tuned_kind,
         k=opts.k, epsilon=opts.epsilon, epsilons=tuple(opts.epsilons), k_fractions=opts.k_fractions,
-        matrices=results, skipped=[(s.name, s.reason) for s in plan.skipped], warnings=list(plan.warnings),
-        seconds=time.perf_counter() - start,
+        matrices=results, skipped=[(s.name, s.reason) for s in plan.skipped],
+        warnings=list(plan.warnings) + notes.items, seconds=time.perf_counter() - start,
     )
