@@ -61,6 +61,12 @@ def scan(
     allow_missing: Annotated[bool, typer.Option(help="report unpaired tensors instead of failing")] = False,
     allow_pickle: Annotated[bool, typer.Option(help="read .bin/.pt pickles (weights_only=True)")] = False,
     solver: Annotated[str, typer.Option(help="auto | exact (full SVDs)")] = "auto",
+    cache: Annotated[bool, typer.Option("--cache/--no-cache",
+                                        help="use and extend the base spectral index (see `lorascope index`)")] = True,
+    cache_dir: Annotated[Path | None, typer.Option(help="index location (default $LORASCOPE_CACHE, else the "
+                                                        "user cache dir)")] = None,
+    workers: Annotated[int, typer.Option(help="matrices solved in parallel (threads)")] = 1,
+    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "cpu",
     json_path: Annotated[Path | None, typer.Option("--json", help="write the result as JSON here")] = None,
     max_rows: Annotated[int | None, typer.Option(help="print at most this many matrix rows")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, summary line only")] = False,
@@ -73,7 +79,8 @@ def scan(
     opts = ScanOptions(k=k, epsilon=epsilon, epsilons=_floats(epsilons, "--epsilons"),
                        k_fractions=_floats(k_fractions, "--k-fractions"), map_size=map_size,
                        include=tuple(include or ()), exclude=tuple(exclude or ()), allow_missing=allow_missing,
-                       allow_pickle=allow_pickle, solver=solver)
+                       allow_pickle=allow_pickle, solver=solver, cache=cache, cache_dir=cache_dir,
+                       workers=workers, device=device)
     if json_path is not None:
         _check_writable(json_path)
     bar, update = _progress(quiet)
@@ -100,6 +107,18 @@ def demo(
     from lorascope.pipelines.demo import run_demo
 
     run_demo(cache_dir=cache_dir, json_path=json_path, console=out, quiet=quiet)
+
+
+def _register_commands() -> None:
+    """Commands whose skins live in lorascope.commands (each imports its pipeline lazily)."""
+    from lorascope.commands.index import index
+    from lorascope.commands.scale import scale as scale_command
+
+    app.command("index")(index)
+    app.command("scale")(scale_command)
+
+
+_register_commands()
 
 
 def _check_writable(path: Path) -> None:

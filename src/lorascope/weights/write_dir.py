@@ -1,0 +1,90 @@
+"""An output folder that appears whole or not at all: built in a hidden sibling, then renamed into place.
+
+A killed run leaves only the hidden `.NAME.tmp-*` sibling behind, never a half-written model at NAME. With
+`force`, an existing NAME is renamed away, the new folder renamed in, and only then the old one deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from lorascope.errors import InputError
+
+_COPY_SKIP_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf")
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def check_out_dir(out: str | Path, *, force: bool, inputs: Sequence[Path], option: str = "--out") -> Path:
+    """`out` as an absolute Path once it may be written; non-empty without `force`, a file or a folder
+    that overlaps an input is an InputError, raised before any work starts."""
+    out = Path(out).expanduser()
+    if out.is_symlink():
+        raise InputError(f"{option} {out}: is a symlink; name the real folder")
+    out = out.absolute()
+    if not out.parent.is_dir():
+        raise InputError(f"{option} {out}: the parent folder {out.parent} does not exist")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{option} {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise InputError(f"{option} {out}: the folder is not empty; pass --force (force=True) to replace it")
+    real = out.resolve()
+    for source in inputs:
+        src = Path(source).resolve()
+        if _inside(src, real) or _inside(real, src):
+            raise InputError(f"{option} {out}: overlaps the input {source}; write somewhere else")
+    return out
+
+
+@contextlib.contextmanager
+def staged_dir(out: Path, *, force: bool) -> Iterator[Path]:
+    """Yield an empty hidden folder beside `out`; on success it becomes `out`, on error it is removed."""
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as err:
+        raise InputError(f"--out {out}: cannot create a folder beside it ({err.strerror or err})") from err
+    try:
+        yield tmp
+        _commit(tmp, out, force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _commit(tmp: Path, out: Path, force: bool) -> None:
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    if not force:
+        raise InputError(f"--out {out}: became non-empty while writing; nothing was replaced")
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    old.rmdir()
+    os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except OSError:
+        os.replace(old, out)  # put the previous folder back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def copy_small_files(source: Path, dest: Path, skip: Sequence[str] = ()) -> list[str]:
+    """Copy the top-level files of `source` that are not weights (config, tokenizer, README…); their names."""
+    copied = []
+    for item in sorted(source.iterdir()):
+        if not item.is_file() or item.name in skip or item.name.startswith("."):
+            continue
+        if item.name.endswith(_COPY_SKIP_SUFFIXES) or item.name.endswith(".index.json"):
+            continue
+        shutil.copy2(item, dest / item.name)
+        copied.append(item.name)
+    return copied
