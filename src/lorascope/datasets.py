@@ -35,8 +35,13 @@ def rt_polarity(test_size: int = 1000, seed: int = 0) -> TextTask:
 
 def _split(name: str, rows: Iterable[tuple[str, str]], test_size: int, seed: int,
            keep: Callable[[str], bool] = lambda label: True) -> TextTask:
-    """Labels sorted by name; rows shuffled with `seed`; the first `test_size` are the held-out test split."""
-    kept = [(text, label) for text, label in rows if text and text.strip() and keep(label)]
+    """Labels sorted by name; exact duplicate texts kept once (dropped if their labels disagree); rows
+    shuffled with `seed`; the first `test_size` are the held-out test split."""
+    seen: dict[str, str | None] = {}
+    for text, label in rows:
+        if text and text.strip() and keep(label):
+            seen[text] = label if seen.get(text, label) == label else None
+    kept = [(text, label) for text, label in seen.items() if label is not None]
     labels = tuple(sorted({label for _, label in kept}))
     index = {label: i for i, label in enumerate(labels)}
     data = [(text, index[label]) for text, label in kept]

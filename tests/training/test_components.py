@@ -1,0 +1,69 @@
+"""Small components: batch orders, padding, chunking of held-out text, task registry, LR schedule."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lorascope.errors import InputError
+from lorascope.training.data import epoch_batches, pad_right, take_subset
+from lorascope.training.lm import causal_chunks
+from lorascope.training.optim import linear_schedule
+from lorascope.training.registry import TASKS, load_task
+
+
+def test_epoch_batches_are_seeded_permutations():
+    a = epoch_batches(50, 8, seed=3, epoch=0)
+    assert a == epoch_batches(50, 8, seed=3, epoch=0)
+    assert a != epoch_batches(50, 8, seed=3, epoch=1) and a != epoch_batches(50, 8, seed=4, epoch=0)
+    flat = [i for batch in a for i in batch]
+    assert len(a) == 6 and all(len(b) == 8 for b in a) and len(set(flat)) == 48
+
+
+def test_take_subset_is_fixed_and_prefix_stable():
+    rows = list(range(100))
+    assert take_subset(rows, 10) == take_subset(rows, 10)
+    assert take_subset(rows, 20)[:10] == take_subset(rows, 10)
+    assert take_subset(rows, None) == rows
+
+
+def test_pad_right():
+    ids, mask = pad_right([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_causal_chunks_with_and_without_bos():
+    docs = [[10, 11, 12], [20, 21]]  # stream: 10 11 12 E 20 21 E
+    with_bos = causal_chunks(docs, length=4, eos_id=2, bos_id=1)
+    assert with_bos.input_ids == [[1, 10, 11, 12], [1, 2, 20, 21], [1, 2]]
+    assert with_bos.target_docs == [[0, 0, 0], [0, 1, 1], [1]]
+    plain = causal_chunks(docs, length=4, eos_id=2)
+    assert plain.input_ids == [[10, 11, 12, 2], [20, 21, 2]]
+    assert plain.target_docs == [[0, 0, 0], [1, 1]]
+    assert causal_chunks(docs, 4, 2, 1, max_chunks=1).tokens == 3
+
+
+def test_linear_schedule_warms_up_then_decays():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = linear_schedule(opt, total_steps=50, warmup=0.06)  # 3 warm-up steps
+    lrs = []
+    for _ in range(50):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:4] == pytest.approx([0, 1 / 3, 2 / 3, 1]) and lrs[-1] == pytest.approx(1 / 47)
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_registered_tasks_load(name):
+    task = load_task(name)
+    assert len(task.labels) >= 2 and len(task.train) > len(task.test) > 0
+    assert {y for _, y in task.train} == set(range(len(task.labels)))
+    if name != "rt_polarity":  # the demo's loader keeps RT's duplicates; train() drops test texts itself
+        texts = [t for t, _ in task.train + task.test]
+        assert len(set(texts)) == len(texts)
+
+
+def test_unknown_task_lists_the_known_ones():
+    with pytest.raises(InputError, match="rt_polarity, bbc_topic, hoc_party, debate_party, health_source"):
+        load_task("mnli")
