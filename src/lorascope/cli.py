@@ -111,11 +111,17 @@ def demo(
 
 def _register_commands() -> None:
     """Commands whose skins live in lorascope.commands (each imports its pipeline lazily)."""
+    from lorascope.commands.forget import forget_command
     from lorascope.commands.index import index
+    from lorascope.commands.report import report
     from lorascope.commands.scale import scale as scale_command
+    from lorascope.commands.train import train_command
 
     app.command("index")(index)
     app.command("scale")(scale_command)
+    app.command("train")(train_command)
+    app.command("forget")(forget_command)
+    app.command("report")(report)
 
 
 _register_commands()

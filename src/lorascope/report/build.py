@@ -1,0 +1,92 @@
+"""`build_report`: load the inputs, build every figure their data allows, write one self-contained HTML file
+(and, on request, one PNG per figure). Nothing is written when an input is wrong."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lorascope.atomic import atomic_write_text
+from lorascope.errors import InputError
+from lorascope.report.data import Inputs
+from lorascope.report.figures import FigureOptions, all_figures
+from lorascope.report.load import load_inputs
+from lorascope.report.page import render_page
+from lorascope.report.spec import Figure
+
+
+@dataclass(frozen=True)
+class Report:
+    """What build_report wrote."""
+
+    html: Path
+    figures: tuple[Figure, ...]
+    inputs: Inputs
+    png: tuple[Path, ...] = ()
+
+
+def png_dir(out: Path) -> Path:
+    """Where the PNGs of report `out` go: `report.html` -> `report-figures/`."""
+    return out.with_name(out.stem + "-figures")
+
+
+def _check_out(out: Path, png: bool) -> None:
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise InputError(f"-o {out}: is a directory, expected an .html file path")
+    if not parent.is_dir():
+        raise InputError(f"-o {out}: directory {parent} does not exist")
+    folder = png_dir(out)
+    if png and folder.exists() and (not folder.is_dir() or any(p.suffix != ".png" for p in folder.iterdir())):
+        raise InputError(f"{folder}: exists and holds more than PNG files; move it or choose another -o")
+
+
+def _version() -> str:
+    from lorascope import __version__
+
+    return __version__
+
+
+def build_report(inputs: Sequence[str | Path], out: str | Path, *, matrix: Sequence[str] = (), per_scan: int = 3,
+                 map_size: int | None = None, title: str | None = None, png: bool = False) -> Report:
+    """Write the report of `inputs` (scan JSONs, results.jsonl, monitor JSONL, scale.json, folders) to `out`."""
+    out = Path(out)
+    options = FigureOptions(tuple(matrix), per_scan, map_size)
+    _check_out(out, png)
+    if png:
+        from lorascope.report.browser import find_browser
+
+        find_browser()  # fail before the work when no browser can draw the PNGs
+    loaded = load_inputs(inputs)
+    figures = tuple(all_figures(loaded, options))
+    if not figures:
+        kinds = ", ".join(sorted({k for _, k in loaded.files}))
+        raise InputError(f"nothing to draw from these inputs ({kinds}): scale.json files need accuracy or "
+                         "forgetting measurements in their outputs")
+    html = render_page(figures, loaded, title or _default_title(loaded), _version())
+    pngs: tuple[Path, ...] = ()
+    if png:
+        from lorascope.report.png import write_pngs
+
+        pngs = write_pngs(html, [f.id for f in figures], png_dir(out))
+    atomic_write_text(out, html)
+    _readable(out)
+    return Report(out, figures, loaded, pngs)
+
+
+def _readable(path: Path) -> None:
+    """Give the page the usual permissions for a new file (the atomic write's temp file starts private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
+def _default_title(inputs: Inputs) -> str:
+    labels = [s.label for s in inputs.scans]
+    if 1 < len(labels) <= 4:
+        return " vs ".join(labels)
+    if len(labels) == 1:
+        return f"What fine-tuning changed: {labels[0]}"
+    return "What fine-tuning changed"

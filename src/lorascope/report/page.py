@@ -1,0 +1,115 @@
+"""Assemble the self-contained HTML page: header with per-scan summaries, one card per figure, input list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lorascope.report.assets import CSS, JS
+from lorascope.report.common import fmt, scan_colors
+from lorascope.report.data import Inputs
+from lorascope.report.spec import BarPanel, Figure, Heatmap, LegendItem, Panel, XYPanel
+from lorascope.report.svg_bars import render_bars
+from lorascope.report.svg_heatmap import render_heatmap
+from lorascope.report.svg_text import esc
+from lorascope.report.svg_xy import render_xy
+
+
+def render_panel(panel: Panel, alone: bool) -> str:
+    """One panel's SVG; a figure's only x–y panel is drawn wider."""
+    if isinstance(panel, Heatmap):
+        return render_heatmap(panel)
+    if isinstance(panel, BarPanel):
+        return render_bars(panel)
+    assert isinstance(panel, XYPanel)
+    if alone:
+        wide = panel.x_ticks is not None and sum(len(s.x) for s in panel.series) > 40
+        return render_xy(panel, 1000 if wide else 720, 360 if wide else 340)
+    return render_xy(panel)
+
+
+def _legend(items: Sequence[LegendItem]) -> str:
+    if not items:
+        return ""
+    out = ['<div class="legend" role="group" aria-label="series (click to hide or show; shift-click to isolate)">']
+    for it in items:
+        if it.kind == "mark":
+            out.append(f'<span class="li mark"><span class="ring" style="border-color:{it.color}"></span>'
+                       f'{esc(it.name)}</span>')
+        else:
+            out.append(f'<button type="button" class="li" data-key="{esc(it.key)}" aria-pressed="true" '
+                       f'title="click: hide/show · shift-click: show only this">'
+                       f'<span class="sw" style="background:{it.color}"></span>{esc(it.name)}</button>')
+    out.append("</div>")
+    return "".join(out)
+
+
+def _group_heading(group: str) -> str:
+    short, _, full = group.partition("  ·  ")
+    return f"<h3><b>{esc(short)}</b>" + (f" &nbsp;{esc(full)}" if full else "") + "</h3>"
+
+
+def render_figure(fig: Figure) -> str:
+    """One <figure> card: heading, stats, legend, panels grouped by their `group`, caption."""
+    out = [f'<figure class="fig" id="fig-{esc(fig.id)}" data-figure="{esc(fig.id)}">',
+           f'<div class="fighead"><h2>{esc(fig.title)}</h2>'
+           + (f'<span class="paper">paper {esc(fig.paper)}</span>' if fig.paper else "") + "</div>"]
+    if fig.stats:
+        out.append('<div class="stats">' + "".join(
+            f'<div class="stat"><div class="label">Spearman, {esc(s.label)}</div><span class="value">{esc(s.value)}'
+            f'</span><span class="detail">{esc(s.detail)}</span></div>' for s in fig.stats) + "</div>")
+    out.append(_legend(fig.legend))
+    out.append('<div class="panels">')
+    alone = len(fig.panels) == 1
+    group, open_row = None, False
+    for p in fig.panels:
+        if p.group != group or not open_row:
+            if open_row:
+                out.append("</div></div>")
+            out.append('<div class="group">' + (_group_heading(p.group) if p.group else "") + '<div class="row">')
+            group, open_row = p.group, True
+        out.append(render_panel(p, alone))
+    if open_row:
+        out.append("</div></div>")
+    out.append("</div>")
+    out.append(f"<figcaption>{esc(fig.caption)}</figcaption></figure>")
+    return "".join(out)
+
+
+def _chips(inputs: Inputs) -> str:
+    colors = scan_colors(inputs.scans)
+    out = []
+    for s in inputs.scans:
+        acc = "" if s.accuracy is None else f" · accuracy {s.accuracy:.3f}"
+        out.append(f'<div class="chip"><div class="name"><span class="dot" style="background:{colors[s.label]}">'
+                   f'</span>{esc(s.label)}</div><div class="big">{s.total_intruders}</div>'
+                   f'<div class="small">intruders at k = {s.k}, ε = {fmt(s.epsilon)}</div>'
+                   f'<div class="small">{len(s.matrices)} matrices · {esc(s.tuned_kind or "scan")}{esc(acc)}</div>'
+                   "</div>")
+    runs = len({r.run_id for r in inputs.train_rows})
+    if runs:
+        out.append(f'<div class="chip"><div class="name">training</div><div class="big">{runs}</div>'
+                   f'<div class="small">run{"s" if runs != 1 else ""}, {len(inputs.train_rows)} evaluation points'
+                   "</div></div>")
+    return '<div class="chips">' + "".join(out) + "</div>" if out else ""
+
+
+def render_page(figures: Sequence[Figure], inputs: Inputs, title: str, version: str) -> str:
+    """The whole HTML document, with every style and script inline and no external reference."""
+    toc = "".join(f'<a href="#fig-{esc(f.id)}">{esc(f.title)}</a>' for f in figures)
+    rows = "".join(f"<tr><td>{esc(kind)}</td><td><code>{esc(path)}</code></td></tr>" for path, kind in inputs.files)
+    sources = len(inputs.files)
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="generator" content="lorascope {esc(version)}"><title>{esc(title)}</title>'
+        f'<link rel="icon" href="data:,"><style>{CSS}</style></head><body>'
+        f'<header class="top"><div class="wrap"><div class="brand">lorascope report</div><h1>{esc(title)}</h1>'
+        f'<p class="sub">{len(figures)} figure{"s" if len(figures) != 1 else ""} from {sources} '
+        f'input file{"s" if sources != 1 else ""}. Hover a mark to read its values; click a legend entry to hide '
+        f"or show that series.</p>{_chips(inputs)}<nav class=\"toc\">{toc}</nav></div></header>"
+        f'<main class="wrap">{"".join(render_figure(f) for f in figures)}'
+        f'<section class="inputs"><h2>Inputs</h2><table><tr><th>kind</th><th>file</th></tr>{rows}</table></section>'
+        f'<footer>Made by lorascope {esc(version)}. Intruder dimensions follow Shuttleworth et al., '
+        "“LoRA vs Full Fine-tuning: An Illusion of Equivalence” (arXiv 2410.21228).</footer></main>"
+        f'<div id="tip" role="tooltip" hidden></div><script>{JS}</script></body></html>'
+    )
