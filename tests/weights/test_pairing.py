@@ -326,3 +326,13 @@ def test_conv_lora_is_reported_not_analysed(tmp_path):
     assert torch.allclose(w0 + update.dense(torch.float32), expected, rtol=1e-5, atol=1e-7)
     reasons = {s.name: s.reason for s in plan.skipped}
     assert "conv" in reasons["conv.weight"] and "not a matrix" in reasons["conv.weight"]
+
+
+def test_prefix_map_never_strips_a_whole_module_name():
+    """A task head only TUNED has (`score.weight`) must not be paired with BASE's `model.norm.weight`."""
+    from lorascope.weights.name_map import find_prefix_map
+
+    base = {"model.norm.weight", "model.layers.0.self_attn.q_proj.weight"}
+    assert find_prefix_map(base, ["score.weight"])("score.weight", base) is None
+    wrapped = find_prefix_map(base, ["layers.0.self_attn.q_proj.weight"])
+    assert wrapped("layers.0.self_attn.q_proj.weight", base) == "model.layers.0.self_attn.q_proj.weight"

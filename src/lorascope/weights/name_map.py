@@ -54,7 +54,9 @@ def find_prefix_map(base_names: Collection[str], tuned_names: Collection[str]) -
     strips = sorted(_prefixes(unmatched), key=len)
     adds = sorted(_prefixes(base_names), key=len)
     for strip in strips:
-        rest = [n[len(strip) :] for n in unmatched if n.startswith(strip)]
+        # keep at least `module.param`: stripping a whole module name (`score.` of `score.weight`) would pair a
+        # task head with an unrelated BASE tensor such as `model.norm.weight`
+        rest = [n[len(strip) :] for n in unmatched if n.startswith(strip) and "." in n[len(strip) :]]
         if not rest:
             continue
         for add in adds:
