@@ -20,6 +20,7 @@ def lora_llama(llama_dir):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(llama_dir)
+    torch.manual_seed(0)  # LoRA's A initialisation
     return get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "up_proj"]))
 
 
@@ -82,12 +83,12 @@ def test_full_fine_tuning_uses_the_weights_at_creation_as_base(llama_dir):
     assert probe.measure(model)[0].intruders == 0
     with torch.no_grad():
         W = model.model.layers[2].mlp.down_proj.weight
-        u = torch.zeros(W.shape[0])
-        u[:2] = 2 ** -0.5
-        v = torch.randn(W.shape[1])
-        W.add_(10 * torch.linalg.matrix_norm(W, 2) * torch.outer(u, v / v.norm()))
+        U0 = torch.linalg.svd(W.double(), full_matrices=False)[0]
+        u = (U0[:, :5].sum(1) / 5 ** 0.5).float()  # |cos| = 1/√5 ≈ 0.447 with five base vectors, 0 with the rest
+        v = torch.randn(W.shape[1], generator=torch.Generator().manual_seed(0))
+        W.add_(100 * torch.linalg.matrix_norm(W, 2) * torch.outer(u, v / v.norm()))
     found = probe.measure(model)[0]
-    assert found.intruders >= 1 and found.max_cos[0] < 0.5  # the new top direction is 45° off two axes
+    assert found.intruders >= 1 and found.max_cos[0] == pytest.approx(5 ** -0.5, abs=5e-3)
 
 
 def test_gram_solver_agrees_with_analyze_matrix():

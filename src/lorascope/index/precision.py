@@ -23,6 +23,11 @@ def as_stored(spectrum: BaseSpectrum) -> BaseSpectrum:
                         method=spectrum.method)
 
 
-def on_device(spectrum: BaseSpectrum, device: torch.device) -> BaseSpectrum:
-    """The same spectrum with U and S moved to `device` (no copy when already there)."""
-    return BaseSpectrum(U=spectrum.U.to(device), S=spectrum.S.to(device), method=spectrum.method)
+def for_solving(spectrum: BaseSpectrum, device: torch.device) -> BaseSpectrum:
+    """The same values as float64 on `device`: converted once here, not once per use inside the analysis.
+
+    (The structured top-k, the max |cos| and the similarity map each work in float64; float32 → float64 is
+    exact, so results are unchanged.)
+    """
+    return BaseSpectrum(U=spectrum.U.to(device=device, dtype=torch.float64),
+                        S=spectrum.S.to(device=device, dtype=torch.float64), method=spectrum.method)

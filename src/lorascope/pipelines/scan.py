@@ -35,7 +35,7 @@ from lorascope.index import (
     torch_threads,
 )
 from lorascope.index.parallel import check_workers
-from lorascope.index.precision import on_device
+from lorascope.index.precision import for_solving
 from lorascope.results import MatrixResult, ScanResult
 from lorascope.spectral import BaseSpectrum, LowRankUpdate
 from lorascope.spectral.analyze import analyze_matrix
@@ -171,7 +171,7 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
     def solve(item: _Loaded) -> MatrixResult:
         pair = item.pair
         try:
-            spectrum = on_device(_base_of(item, layout, device, notes), device)
+            spectrum = for_solving(_base_of(item, layout, device, notes), device)
             analysis = analyze_matrix(item.W0.to(device), _to_device(item.tuned, device), k=opts.k,
                                       epsilon=opts.epsilon, epsilons=opts.epsilons, map_size=opts.map_size,
                                       k_fractions=opts.k_fractions, base=spectrum, solver=opts.solver)
