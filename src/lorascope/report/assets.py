@@ -75,6 +75,9 @@ g.series{transition:opacity .12s}
 .focusing g.series:not(.focus){opacity:.22}
 figcaption{color:var(--muted);font-size:13px;margin-top:10px;padding-top:10px;border-top:1px solid var(--line);
 max-width:900px}
+.beside{display:flex;flex-wrap:wrap;align-items:center;gap:4px 28px}
+.beside figcaption{flex:1 1 260px;max-width:340px;border-top:none;border-left:3px solid var(--line);margin:0;
+padding:4px 0 4px 16px}
 section.inputs{margin:26px 0 10px}
 section.inputs h2{font-size:15px;margin:0 0 8px}
 table{border-collapse:collapse;width:100%;font-size:12.5px;background:var(--card);border:1px solid var(--line);

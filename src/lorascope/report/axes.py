@@ -25,7 +25,7 @@ def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> l
 def log_ticks(lo: float, hi: float) -> list[float]:
     """Powers of ten (and 2×, 5× when few decades) covering [lo, hi], lo > 0."""
     a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-    mults = (1, 2, 5) if b - a <= 2 else (1,)
+    mults = (1, 2, 5) if b - a <= 3 else (1,)
     ticks = [m * 10.0**e for e in range(a, b + 1) for m in mults if lo / 1.0001 <= m * 10.0**e <= hi * 1.0001]
     return ticks or [lo, hi]
 

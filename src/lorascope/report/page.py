@@ -14,16 +14,20 @@ from lorascope.report.svg_text import esc
 from lorascope.report.svg_xy import render_xy
 
 
+def _wide(panel: Panel) -> bool:
+    """An x–y panel over many matrices, drawn across the whole card."""
+    return isinstance(panel, XYPanel) and panel.x_ticks is not None and sum(len(s.x) for s in panel.series) > 40
+
+
 def render_panel(panel: Panel, alone: bool) -> str:
-    """One panel's SVG; a figure's only x–y panel is drawn wider."""
+    """One panel's SVG; a figure's only x–y panel is drawn larger."""
     if isinstance(panel, Heatmap):
         return render_heatmap(panel)
     if isinstance(panel, BarPanel):
         return render_bars(panel)
     assert isinstance(panel, XYPanel)
     if alone:
-        wide = panel.x_ticks is not None and sum(len(s.x) for s in panel.series) > 40
-        return render_xy(panel, 1000 if wide else 720, 360 if wide else 340)
+        return render_xy(panel, 1000, 360) if _wide(panel) else render_xy(panel, 720, 340)
     return render_xy(panel)
 
 
@@ -58,8 +62,10 @@ def render_figure(fig: Figure) -> str:
             f'<div class="stat"><div class="label">Spearman, {esc(s.label)}</div><span class="value">{esc(s.value)}'
             f'</span><span class="detail">{esc(s.detail)}</span></div>' for s in fig.stats) + "</div>")
     out.append(_legend(fig.legend))
-    out.append('<div class="panels">')
     alone = len(fig.panels) == 1
+    beside = alone and isinstance(fig.panels[0], XYPanel) and not _wide(fig.panels[0])
+    out.append('<div class="beside">' if beside else "")  # the caption reads beside a single chart
+    out.append('<div class="panels">')
     group, open_row = None, False
     for p in fig.panels:
         if p.group != group or not open_row:
@@ -71,7 +77,7 @@ def render_figure(fig: Figure) -> str:
     if open_row:
         out.append("</div></div>")
     out.append("</div>")
-    out.append(f"<figcaption>{esc(fig.caption)}</figcaption></figure>")
+    out.append(f"<figcaption>{esc(fig.caption)}</figcaption>" + ("</div>" if beside else "") + "</figure>")
     return "".join(out)
 
 
