@@ -10,7 +10,6 @@ from typing import Annotated
 import click
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from lorascope.errors import InputError, LorascopeError
 
@@ -27,19 +26,6 @@ def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
         return tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise InputError(f"{option}: expected comma-separated numbers, got {text!r}") from None
-
-
-def _progress(quiet: bool):
-    """A Rich progress bar on stderr, and the callback the pipelines call."""
-    if quiet:
-        return None, None
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TimeRemainingColumn(), console=err, transient=True)
-    task = bar.add_task("matrices", total=None)
-
-    def update(i: int, n: int, name: str) -> None:
-        bar.update(task, completed=i, total=n, description=name.removesuffix(".weight")[-48:] or "done")
-    return bar, update
 
 
 @app.callback()
@@ -72,7 +58,7 @@ def scan(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, summary line only")] = False,
 ) -> None:
     """Count intruder dimensions of TUNED against BASE, per matrix and for the whole model."""
-    from lorascope.display import print_scan, summary_line
+    from lorascope.display import print_scan, run_with_progress, summary_line
     from lorascope.pipelines.scan import ScanOptions
     from lorascope.pipelines.scan import scan as run_scan
 
@@ -83,12 +69,8 @@ def scan(
                        workers=workers, device=device)
     if json_path is not None:
         _check_writable(json_path)
-    bar, update = _progress(quiet)
-    if bar is not None:
-        with bar:
-            result = run_scan(base, tuned, opts, progress=update)
-    else:
-        result = run_scan(base, tuned, opts)
+    result = run_with_progress(lambda progress: run_scan(base, tuned, opts, progress=progress),
+                               quiet=quiet, console=err)
     if json_path is not None:
         result.save_json(json_path)
     if quiet:

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from lorascope.results import ScanResult
+
+T = TypeVar("T")
+ProgressFn = Callable[[int, int, str], None]
+
+
+def run_with_progress(work: Callable[[ProgressFn | None], T], *, quiet: bool, console: Console,
+                      idle: str = "done") -> T:
+    """Run `work(progress)` under a transient per-matrix Rich bar on `console`; `work(None)` when quiet."""
+    if quiet:
+        return work(None)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TimeRemainingColumn(), console=console, transient=True)
+    task = bar.add_task("matrices", total=None)
+
+    def update(i: int, n: int, name: str) -> None:
+        bar.update(task, completed=i, total=n, description=name.removesuffix(".weight")[-48:] or idle)
+
+    with bar:
+        return work(update)
 
 
 def _layer_sort(key: str) -> tuple[int, str]:

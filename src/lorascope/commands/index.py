@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from lorascope.display import run_with_progress
 
 out = Console()
 err = Console(stderr=True)
@@ -44,24 +45,8 @@ def index(
         cache_dir=cache_dir,
         allow_pickle=allow_pickle,
     )
-    if quiet:
-        report = build_index(base, opts)
-    else:
-        bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        )
-        task = bar.add_task("matrices", total=None)
-
-        def update(i: int, n: int, name: str) -> None:
-            bar.update(task, completed=i, total=n, description=name.removesuffix(".weight")[-48:] or "done")
-
-        with bar:
-            report = build_index(base, opts, progress=update)
+    report = run_with_progress(lambda progress: build_index(base, opts, progress=progress), quiet=quiet,
+                               console=err)
     for m in report.matrices:
         if m.replaced:
             err.print(

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from lorascope.display import run_with_progress
 from lorascope.pipelines.scale import TARGETS
 
 out = Console()
@@ -56,26 +56,8 @@ def scale(
         cache=cache,
         cache_dir=cache_dir,
     )
-    if quiet:
-        result = run_scale(base, tuned, out_dir, lambdas, opts)
-    else:
-        bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        )
-        task = bar.add_task("matrices", total=None)
-
-        def update(i: int, n: int, name: str) -> None:
-            bar.update(
-                task, completed=i, total=n, description=name.removesuffix(".weight")[-48:] or "writing"
-            )
-
-        with bar:
-            result = run_scale(base, tuned, out_dir, lambdas, opts, progress=update)
+    result = run_with_progress(lambda progress: run_scale(base, tuned, out_dir, lambdas, opts, progress=progress),
+                               quiet=quiet, console=err, idle="writing")
     for warning in result.warnings:
         err.print(f"lorascope: warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     where = ", ".join(str(Path(result.out) / p) if p != "." else result.out for p in result.outputs.values())
