@@ -96,6 +96,7 @@ def _register_commands() -> None:
     from lorascope.commands.forget import forget_command
     from lorascope.commands.index import index
     from lorascope.commands.report import report
+    from lorascope.commands.run import run_command
     from lorascope.commands.scale import scale as scale_command
     from lorascope.commands.train import train_command
 
@@ -104,6 +105,7 @@ def _register_commands() -> None:
     app.command("train")(train_command)
     app.command("forget")(forget_command)
     app.command("report")(report)
+    app.command("run")(run_command)
 
 
 _register_commands()

@@ -1,0 +1,1 @@
+"""Machinery shared by the recipes (lorascope.recipes): experiment files, the ledger, jobs and tables."""

@@ -1,0 +1,59 @@
+"""The jobs recipes run through lorascope.executor: module-level functions of picklable arguments.
+
+Each returns {table name: rows}; the experiment runner records that in the ledger and concatenates it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from lorascope.experiments.config import AnalysisOptions
+from lorascope.experiments.rows import scan_rows
+from lorascope.training.config import TrainConfig
+
+RUN_COLUMNS = ("method", "rank", "alpha", "lr", "seed", "task", "model", "train_layers")
+
+
+def run_tag(config: TrainConfig, run_id: str) -> dict[str, Any]:
+    """The columns that name a run in every table: its id and its main settings."""
+    return {"run_id": run_id, "method": config.method,
+            "rank": config.rank if config.method == "lora" else None, "alpha": config.resolved_alpha,
+            "lr": config.resolved_lr, "seed": config.seed, "task": config.task, "model": config.model,
+            "freeze_a": getattr(config, "freeze_a", False)}
+
+
+def trained_matrix_patterns(run_dir: Path) -> tuple[str, ...]:
+    """One regex matching exactly the weights a run trained (from its config.json)."""
+    names = json.loads((run_dir / "config.json").read_text())["trained_matrices"]
+    return ("^(?:" + "|".join(re.escape(n) for n in names) + r")\.weight$",)
+
+
+def train_and_scan(config: TrainConfig, run_dir: str, analysis: AnalysisOptions,
+                   cache_dir: str | None) -> dict[str, list[dict[str, Any]]]:
+    """Train (or resume, or reuse) one run, then scan its final checkpoint: runs, evals and scan tables."""
+    from lorascope.pipelines.scan import ScanOptions, scan
+    from lorascope.pipelines.train import train
+    from lorascope.training.registry import resolve_model
+
+    out = Path(run_dir)
+    result = train(config, out, cache_dir=cache_dir)
+    tag = run_tag(config, result.run_id)
+    final = result.final
+    tables: dict[str, list[dict[str, Any]]] = {
+        "runs": [{**tag, "steps": final["step"], "epochs": final["epoch"], "accuracy": final["accuracy"],
+                  "forgetting": final["forgetting"], "lm_loss": final["lm_loss"],
+                  "intruders": final["intruders"], "seconds": final["seconds"],
+                  "run_dir": str(out), "checkpoint": str(out / final["checkpoint"])}],
+        "evals": [{**tag, **{k: v for k, v in row.items() if k not in tag}} for row in result.rows],
+    }
+    if analysis.scan:
+        options = ScanOptions(k=analysis.k, epsilon=analysis.epsilon, epsilons=tuple(analysis.epsilons),
+                              k_fractions=tuple(analysis.k_fractions) or None, map_size=analysis.map_size,
+                              include=trained_matrix_patterns(out), cache_dir=cache_dir)
+        found = scan(resolve_model(config.model, cache_dir), out / final["checkpoint"], options)
+        tables.update(scan_rows(found, {**tag, "step": final["step"]}))
+        tables["runs"][0]["scan_intruders"] = found.total_intruders
+    return tables

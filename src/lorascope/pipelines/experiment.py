@@ -1,0 +1,83 @@
+"""`run`: one experiment file (experiments/NAME.toml) at one profile, as a grid of resumable jobs.
+
+Output folder:
+    manifest.json      the recipe, profile, resolved settings, each table (rows, columns) and each figure's tables
+    tables/NAME.parquet  tidy tables of everything measured
+    ledger/KEY.json    one record per finished job (a rerun skips those; delete one to redo that job)
+    runs/RUN_ID/       each training run (config.json, results.jsonl, checkpoints/, state/; resumable)
+    ...                recipe-specific folders (scaled adapters, merged continual stages)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lorascope.atomic import atomic_write_text
+from lorascope.executor import check_executor
+from lorascope.experiments.config import load_experiment
+from lorascope.experiments.context import Context
+from lorascope.experiments.tables import columns_of, write_table
+from lorascope.recipes import recipe_module
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """What a finished experiment wrote: its folder, manifest, and how many jobs ran or were reused."""
+
+    out: Path
+    manifest: dict[str, Any]
+    ran: int
+    reused: int
+
+    def table_path(self, name: str) -> Path:
+        return self.out / self.manifest["tables"][name]["path"]
+
+
+def default_out(path: str | Path, profile: str | None) -> Path:
+    """results/NAME-PROFILE beside the current directory."""
+    return Path("results") / f"{Path(path).stem}-{profile or 'default'}"
+
+
+def run_experiment(path: str | Path, profile: str | None = None, out: str | Path | None = None, *,
+                   executor: str = "local", overrides: dict[str, dict[str, Any]] | None = None,
+                   cache_dir: str | Path | None = None, log: Callable[[str], None] | None = None) -> ExperimentResult:
+    """Run (or resume) the experiment in `path` at `profile`, writing tables and a manifest to `out`."""
+    check_executor(executor)
+    experiment = load_experiment(path, profile, overrides)
+    module = recipe_module(experiment.recipe)
+    out = Path(out) if out is not None else default_out(path, profile)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    ctx = Context(experiment, out, executor, None if cache_dir is None else str(cache_dir),
+                  log or (lambda message: None))
+    tables = module.run(ctx)
+    (out / "tables").mkdir(exist_ok=True)
+    described = {}
+    for name, rows in tables.items():
+        file = write_table(out / "tables" / f"{name}.parquet", rows)
+        described[name] = {"path": str(file.relative_to(out)), "rows": len(rows), "columns": columns_of(rows),
+                           "about": module.TABLES.get(name, "")}
+    manifest = {
+        "lorascope_version": _version(), "recipe": experiment.recipe, "description": experiment.description,
+        "experiment_file": str(experiment.path), "profile": experiment.profile,
+        "settings": {"train": experiment.train, "analysis": dataclasses.asdict(experiment.analysis),
+                     "grid": dataclasses.asdict(experiment.grid)},
+        "executor": executor, "tables": described, "figures": module.FIGURES,
+        "jobs": {"ran": ctx.ran, "reused_from_ledger": ctx.reused}, "seconds": round(time.perf_counter() - start, 3),
+    }
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1, default=str) + "\n")
+    return ExperimentResult(out, manifest, ctx.ran, ctx.reused)
+
+
+def _version() -> str:
+    from lorascope import __version__
+
+    return __version__

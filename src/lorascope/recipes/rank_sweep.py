@@ -1,0 +1,72 @@
+"""rank_sweep (PAPER.md §2.2–2.4; Fig. 4, 6b, 14, 15): full fine-tuning and LoRA over ranks, with α = 2r and α = 8.
+
+Per run: accuracy and forgetting (runs, evals), intruders over the ε grid at k (epsilon_sweep), over k as a
+fraction of all singular vectors at ε (k_fraction_sweep), and ΔW's effective rank per matrix (matrices).
+LoRA's learning rate follows the paper's rule lr = product/α for each product in `lr_products`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lorascope.errors import InputError
+from lorascope.experiments.context import Context, Tables
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The [grid] section of a rank_sweep file."""
+
+    tasks: list[str] = field(default_factory=lambda: ["rt_polarity"])
+    ranks: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 64])
+    alphas: list[str | float] = field(default_factory=lambda: ["2r", 8])  # "2r" or a fixed α
+    lr_products: list[float] = field(default_factory=lambda: [2.4e-3])  # the constant α·lr of the LoRA runs
+    full: bool = True  # also run full fine-tuning
+    full_lrs: list[float] = field(default_factory=lambda: [1e-5])
+
+    def __post_init__(self) -> None:
+        for alpha in self.alphas:
+            if isinstance(alpha, str) and alpha != "2r":
+                raise InputError(f"alphas entries must be '2r' or a number; got {alpha!r}")
+
+
+TABLES = {
+    "runs": "one row per run: final accuracy, forgetting, intruders (training probe and final scan)",
+    "evals": "every evaluation of every run (results.jsonl rows)",
+    "epsilon_sweep": "model intruder count at k over the ε grid, final checkpoint",
+    "k_fraction_sweep": "model intruder count at ε over k as a fraction of all singular vectors",
+    "matrices": "per matrix of the final checkpoint: intruders, ΔW effective/stable rank, norms",
+}
+FIGURES = {
+    "fig4_intruders_vs_epsilon": {"table": "epsilon_sweep", "x": "epsilon", "y": "intruders",
+                                  "series": ["method", "rank", "alpha_rule"], "facet": "task"},
+    "fig15_intruders_vs_k_fraction": {"table": "k_fraction_sweep", "x": "k_fraction", "y": "intruders",
+                                      "series": ["method", "rank", "alpha_rule"], "facet": "task"},
+    "fig6b_forgetting": {"table": "runs", "x": "rank", "y": "forgetting", "series": ["method", "alpha_rule"]},
+    "fig14_effective_rank": {"table": "matrices", "x": "rank", "y": "effective_rank",
+                             "series": ["method", "alpha_rule"]},
+}
+
+
+def lora_alpha(rule: str | float, rank: int) -> float:
+    """α of rank `rank` under `rule` ("2r" or a number)."""
+    return 2.0 * rank if rule == "2r" else float(rule)
+
+
+def run(ctx: Context) -> Tables:
+    """Every (task, rank, α rule, lr product) LoRA run and every (task, lr) full run, trained and scanned."""
+    grid = ctx.experiment.grid
+    runs = []
+    for task in grid.tasks:
+        if grid.full:
+            for lr in grid.full_lrs:
+                runs.append((ctx.experiment.train_config(task=task, method="full", lr=lr),
+                             {"alpha_rule": None, "lr_product": None}))
+        for rule in grid.alphas:
+            for rank in grid.ranks:
+                for product in grid.lr_products:
+                    config = ctx.experiment.train_config(task=task, method="lora", rank=rank,
+                                                         alpha=lora_alpha(rule, rank), lr=None,
+                                                         lora_lr_product=product)
+                    runs.append((config, {"alpha_rule": str(rule), "lr_product": product}))
+    return ctx.train(runs)
