@@ -77,6 +77,7 @@ class ScanResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    base_spectra_computed: int = 0  # index misses (or every matrix without the index); not part of the JSON
 
     @property
     def total_intruders(self) -> int:

@@ -12,7 +12,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
@@ -106,11 +106,16 @@ class _Notes:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.items: list[str] = []
+        self.computed = 0  # base spectra computed here (index misses, or every matrix without the index)
 
     def add(self, text: str) -> None:
         with self._lock:
             if text not in self.items:
                 self.items.append(text)
+
+    def count_computed(self) -> None:
+        with self._lock:
+            self.computed += 1
 
 
 def _to_device(tuned: torch.Tensor | LowRankUpdate, device: torch.device) -> torch.Tensor | LowRankUpdate:
@@ -122,8 +127,11 @@ def _to_device(tuned: torch.Tensor | LowRankUpdate, device: torch.device) -> tor
 def _base_of(item: _Loaded, layout: IndexLayout | None, device: torch.device, notes: _Notes) -> BaseSpectrum:
     """W0's spectrum at the stored precision: from the index (read or built), or computed when --no-cache."""
     if layout is None or item.key is None:
+        notes.count_computed()
         return compute_spectrum(item.W0, device)
     got = obtain(layout, item.key, item.W0, device=device, found=item.found, version=_version())
+    if got.status != "hit":
+        notes.count_computed()
     if got.write_error:
         notes.add(f"{got.write_error}; base spectra are computed but not kept")
     if got.replaced:
@@ -132,13 +140,15 @@ def _base_of(item: _Loaded, layout: IndexLayout | None, device: torch.device, no
 
 
 def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None, *,
-         progress: Callable[[int, int, str], None] | None = None, **overrides) -> ScanResult:
+         progress: Callable[[int, int, str], None] | None = None, only: Collection[str] | None = None,
+         **overrides) -> ScanResult:
     """Measure how TUNED (checkpoint or PEFT adapter) changed BASE, matrix by matrix.
 
     Options come from `options`, with keyword overrides on top: `scan(base, tuned, k=20, epsilon=0.3)`.
     `progress(i, n, name)` is called (on the calling thread) before each matrix. Raises `InputError` on any
     bad input, before anything is written. Base spectra come from the index under `cache_dir` unless
-    `cache=False`; cold, warm and uncached scans return the same numbers.
+    `cache=False`; cold, warm and uncached scans return the same numbers. `only`: analyse just these BASE
+    matrix names of the plan (one task's group in a multi-input scan, which merges the groups).
     """
     known = {f.name for f in fields(ScanOptions)}
     unknown = sorted(set(overrides) - known)
@@ -155,12 +165,19 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
         p = min(pair.shape)
         if opts.k > p:
             raise InputError(f"{pair.name}: k={opts.k} is larger than the matrix allows (min{pair.shape} = {p})")
+    pairs = plan.pairs
+    if only is not None:
+        wanted = set(only)
+        unknown = sorted(wanted - {pair.name for pair in plan.pairs})
+        if unknown:
+            raise InputError(f"{tuned}: {unknown[0]!r} is not among the matrices it pairs with {base}")
+        pairs = [pair for pair in plan.pairs if pair.name in wanted]
     layout = index_layout(opts.cache_dir) if opts.cache else None
     if layout is not None:
         with contextlib.suppress(OSError):
             clean_tmp(layout)
     notes = _Notes()
-    total = len(plan.pairs)
+    total = len(pairs)
 
     def prepare(pair: MatrixPair) -> _Loaded:
         W0, tuned_matrix = pair.load()
@@ -184,7 +201,7 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
             progress(i, total, pair.name)
 
     with torch_threads(opts.workers):
-        results = run_ordered(plan.pairs, prepare, solve, workers=opts.workers, on_start=started)
+        results = run_ordered(pairs, prepare, solve, workers=opts.workers, on_start=started)
     if progress is not None:
         progress(total, total, "")
     return ScanResult(
@@ -192,4 +209,5 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
         k=opts.k, epsilon=opts.epsilon, epsilons=tuple(opts.epsilons), k_fractions=opts.k_fractions,
         matrices=results, skipped=[(s.name, s.reason) for s in plan.skipped],
         warnings=list(plan.warnings) + notes.items, seconds=time.perf_counter() - start,
+        base_spectra_computed=notes.computed,
     )
