@@ -57,3 +57,28 @@ def train_and_scan(config: TrainConfig, run_dir: str, analysis: AnalysisOptions,
         tables.update(scan_rows(found, {**tag, "step": final["step"]}))
         tables["runs"][0]["scan_intruders"] = found.total_intruders
     return tables
+
+
+def scale_and_evaluate(config: TrainConfig, checkpoint: str, target: str, lambdas: list[float],
+                       include: tuple[str, ...], out_dir: str, analysis: AnalysisOptions,
+                       cache_dir: str | None) -> dict[str, list[dict[str, Any]]]:
+    """Scale a run's intruders (one target, every λ), then measure the unscaled and every scaled model."""
+    from lorascope.experiments.evaluate import TaskEvaluator
+    from lorascope.pipelines.scale import ScaleOptions, scale
+    from lorascope.pipelines.train import run_id_of
+
+    evaluator = TaskEvaluator(config, cache_dir)
+    options = ScaleOptions(target=target, k=analysis.k, epsilon=analysis.epsilon, force=True, include=include,
+                           cache_dir=cache_dir)
+    Path(out_dir).parent.mkdir(parents=True, exist_ok=True)
+    result = scale(evaluator.model_dir, checkpoint, out_dir, lambdas, options)
+    reference = evaluator.measure(checkpoint)
+    tag = {**run_tag(config, run_id_of(config)), "target": target}
+    rows = []
+    for lam, sub in result.outputs.items():
+        measured = evaluator.measure(Path(out_dir) / sub)
+        rows.append({**tag, "lambda": lam, **measured, "scaled_matrices": len(result.matrices),
+                     "reference_accuracy": reference["accuracy"], "reference_forgetting": reference["forgetting"],
+                     "reference_lm_loss": reference["lm_loss"], "base_lm_loss": evaluator.base_loss,
+                     "output": str(Path(out_dir) / sub)})
+    return {"intervention": rows}
