@@ -13,3 +13,7 @@ class InputError(LorascopeError):
 
 class ResourceError(LorascopeError):
     """The work would not fit (memory, disk); the message names the option that helps."""
+
+
+class JobError(LorascopeError):
+    """A job kept failing on the executor after its retries; the message names the job and its last error."""

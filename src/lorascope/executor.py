@@ -25,6 +25,7 @@ class Job:
     key: str
     fn: Callable[..., Any]
     args: tuple[Any, ...] = field(default_factory=tuple)
+    cpus: int = 1  # cores the job keeps busy (torch threads × solver threads); Ray reserves that many
 
 
 def check_executor(executor: str) -> Executor:
@@ -36,12 +37,13 @@ def check_executor(executor: str) -> Executor:
 
 def run_jobs(jobs: Sequence[Job], executor: Executor = "local", *,
              on_result: Callable[[str, Any], None] | None = None, address: str | None = None,
-             retries: int = 2) -> dict[str, Any]:
+             retries: int = 2, on_retry: Callable[[str, int, str], None] | None = None) -> dict[str, Any]:
     """Run every job; returns {key: result} in job order. `on_result(key, result)` is called as each finishes.
 
     local: in order, in this process; the first exception propagates unchanged.
     ray: one Ray task per job (see ray_executor.py); a failed task is retried `retries` times, then the
-    run fails with an error naming the job.
+    run fails with an error naming the job. `on_retry(key, failed_attempt, error)` reports each retry
+    (default: one line on stderr).
     """
     check_executor(executor)
     keys = [job.key for job in jobs]
@@ -50,7 +52,7 @@ def run_jobs(jobs: Sequence[Job], executor: Executor = "local", *,
     if executor == "ray":
         from lorascope.ray_executor import run_on_ray
 
-        return run_on_ray(jobs, on_result=on_result, address=address, retries=retries)
+        return run_on_ray(jobs, on_result=on_result, address=address, retries=retries, on_retry=on_retry)
     results: dict[str, Any] = {}
     for job in jobs:
         results[job.key] = job.fn(*job.args)

@@ -1,0 +1,370 @@
+"""`multi_scan`: scan many fine-tunes of one BASE (adapters, checkpoints, folders of them) on any executor.
+
+The work is split into independent jobs (lorascope.executor): first the base spectral index, built once for
+every BASE matrix any input needs (one job per group of matrices, written to one shared index folder), then
+one job per (input, group of matrices), which only reads the index. Each input's groups are merged in plan
+order into one ScanResult and written to DIR/<name>.json as soon as they are all done; DIR/scans.json lists
+them. Every job runs with `threads` torch threads whatever the executor, so local and Ray runs agree bit
+for bit (BLAS sums depend on the thread count).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lorascope.atomic import atomic_write_text
+from lorascope.errors import InputError
+from lorascope.executor import Job, check_executor, run_jobs
+from lorascope.index import index_layout
+from lorascope.index.parallel import check_workers
+from lorascope.pipelines.index import IndexOptions, IndexReport, build_index
+from lorascope.pipelines.scan import ScanOptions, scan
+from lorascope.results import ScanResult
+from lorascope.weights import plan_pairs
+from lorascope.weights.checkpoint import existing_path, is_adapter_dir
+
+INDEX_FILE = "scans.json"
+_MODEL_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+_WEIGHT_SUFFIXES = (".safetensors.index.json", ".safetensors", ".bin", ".pt", ".pth")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where and how the jobs of a multi-input scan run; each field is also a `lorascope scan` flag."""
+
+    executor: str = field(default="local", metadata={"help": "local (this process) or ray"})
+    address: str | None = field(default=None, metadata={"help": "Ray cluster to join (default: start a local one)"})
+    threads: int = field(default=1, metadata={"help": "torch threads per job (same value, same bits)"})
+    group_size: int = field(default=8, metadata={"help": "matrices per job"})
+    retries: int = field(default=2, metadata={"help": "resubmissions of a failed Ray task"})
+
+    def __post_init__(self) -> None:
+        check_executor(self.executor)
+        for name in ("threads", "group_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be an integer ≥ 1; got {value!r}")
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+            raise InputError(f"retries must be an integer ≥ 0; got {self.retries!r}")
+        if self.address is not None and self.executor != "ray":
+            raise InputError(f"--address {self.address} joins a Ray cluster: it needs --executor ray")
+
+
+@dataclass(frozen=True)
+class ScanEntry:
+    """One input: where its JSON went, its merged result, and how many jobs it took."""
+
+    tuned: str
+    name: str
+    json_path: Path
+    result: ScanResult
+    jobs: int
+
+
+@dataclass(frozen=True)
+class Retry:
+    """One failed attempt of a job that was then resubmitted."""
+
+    job: str
+    attempt: int
+    error: str
+
+
+@dataclass(frozen=True)
+class MultiScanReport:
+    """What `multi_scan` wrote and how: one entry per input, the index work, every retry."""
+
+    base: str
+    out: Path
+    index_path: Path
+    executor: str
+    scans: list[ScanEntry]
+    index_jobs: int  # jobs that built the base index (0 with cache=False)
+    index_built: int  # base matrices decomposed by those jobs
+    index_hits: int  # base matrices they found already indexed
+    computed_in_scans: int  # base spectra the scan jobs had to compute themselves (0 when the index served all)
+    retries: list[Retry]
+    seconds: float
+
+    def to_json(self, run: RunOptions, cache_root: Path | None, error: str | None = None) -> dict[str, Any]:
+        """The index file DIR/scans.json."""
+        return {
+            "lorascope_version": _version(), "base": self.base, "executor": self.executor,
+            "address": run.address, "threads": run.threads, "group_size": run.group_size,
+            "scans": [{"tuned": e.tuned, "json": e.json_path.name, "tuned_kind": e.result.tuned_kind,
+                       "matrices": len(e.result.matrices), "total_intruders": e.result.total_intruders,
+                       "jobs": e.jobs} for e in self.scans],
+            "index": {"root": None if cache_root is None else str(cache_root), "jobs": self.index_jobs,
+                      "built": self.index_built, "hits": self.index_hits,
+                      "computed_in_scans": self.computed_in_scans},
+            "retries": [{"job": r.job, "attempt": r.attempt, "error": r.error} for r in self.retries],
+            "error": error,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _version() -> str:
+    from lorascope import __version__
+
+    return __version__
+
+
+def _natural(name: str) -> list[Any]:
+    """Sort key putting checkpoint-900 before checkpoint-1000."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _is_model(path: Path) -> bool:
+    """Whether `path` is one model input (a weights file, an adapter or a checkpoint folder), not a collection."""
+    if not path.is_dir() or is_adapter_dir(path):
+        return True
+    if any((path / name).is_file() for name in _MODEL_FILES):
+        return True
+    return any(p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES) for p in path.iterdir())
+
+
+def _models_under(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for child in sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: _natural(p.name)):
+        found.extend([child] if _is_model(child) else _models_under(child))
+    return found
+
+
+def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
+    """Every model input: each path itself, or for a folder of models, every adapter/checkpoint folder under it."""
+    if not paths:
+        raise InputError("TUNED: give at least one fine-tuned checkpoint, adapter or folder of them")
+    inputs: list[Path] = []
+    for given in paths:
+        path = existing_path(given, "TUNED")
+        if _is_model(path):
+            inputs.append(path)
+            continue
+        found = _models_under(path)
+        if not found:
+            raise InputError(f"TUNED {path}: holds no checkpoint or PEFT adapter (in it or in its sub-folders)")
+        inputs.extend(found)
+    seen: dict[Path, Path] = {}
+    for path in inputs:
+        real = path.resolve()
+        if real in seen:
+            raise InputError(f"TUNED {path}: given twice (also as {seen[real]})")
+        seen[real] = path
+    return inputs
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in _WEIGHT_SUFFIXES:
+        if path.is_file() and name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def output_names(paths: Sequence[Path]) -> list[str]:
+    """A distinct file-name stem per input: its last path part, with parent parts added where names collide."""
+    parts = [[*Path(os.path.abspath(p)).parent.parts[1:], _stem(Path(p))] for p in paths]
+    depth = [1] * len(paths)
+
+    def name(i: int) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(parts[i][-depth[i]:])).strip("._") or "model"
+
+    while True:
+        names = [name(i) for i in range(len(paths))]
+        clashing = [i for i, n in enumerate(names) if names.count(n) > 1 and depth[i] < len(parts[i])]
+        if not clashing:
+            break
+        for i in clashing:
+            depth[i] += 1
+    taken: set[str] = {Path(INDEX_FILE).stem}
+    unique = []
+    for n in names:
+        candidate, k = n, 2
+        while candidate in taken:
+            candidate, k = f"{n}-{k}", k + 1
+        taken.add(candidate)
+        unique.append(candidate)
+    return unique
+
+
+@contextlib.contextmanager
+def pinned_threads(threads: int) -> Iterator[None]:
+    """torch uses exactly `threads` intra-op threads in the block (restored after), wherever the job runs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def index_group(base: str, names: list[str], options: ScanOptions, threads: int) -> IndexReport:
+    """Job: make sure the base index holds these BASE matrices (exact names), computing the missing ones."""
+    include = tuple(f"^{re.escape(n)}$" for n in names)
+    opts = IndexOptions(include=include, workers=options.workers, device=options.device,
+                        cache_dir=options.cache_dir, allow_pickle=options.allow_pickle)
+    with pinned_threads(threads):
+        return build_index(base, opts)
+
+
+def scan_group(base: str, tuned: str, names: list[str], options: ScanOptions, threads: int) -> ScanResult:
+    """Job: scan one group of TUNED's matrices (exact BASE names) against BASE."""
+    with pinned_threads(threads):
+        return scan(base, tuned, options, only=names)
+
+
+def merge_groups(parts: Sequence[ScanResult], base: str, tuned: str) -> ScanResult:
+    """One input's group results as one ScanResult: matrices in plan order, warnings once each, times summed."""
+    warnings: list[str] = []
+    for part in parts:
+        warnings.extend(w for w in part.warnings if w not in warnings)
+    first = parts[0]
+    return replace(first, base=base, tuned=tuned, matrices=[m for part in parts for m in part.matrices],
+                   warnings=warnings, seconds=sum(p.seconds for p in parts),
+                   base_spectra_computed=sum(p.base_spectra_computed for p in parts))
+
+
+def _groups(names: Sequence[str], size: int) -> list[list[str]]:
+    return [list(names[i:i + size]) for i in range(0, len(names), size)]
+
+
+def _planned_names(base: Path, tuned: Path, opts: ScanOptions) -> list[str]:
+    """The BASE matrices a scan of TUNED analyses, in order; bad input fails here, before any job runs."""
+    plan = plan_pairs(base, tuned, include=opts.include, exclude=opts.exclude, allow_missing=opts.allow_missing,
+                      allow_pickle=opts.allow_pickle)
+    if not plan.pairs:
+        raise InputError(f"{tuned}: no weight matrix to analyse against {base} (check --include/--exclude)")
+    for pair in plan.pairs:
+        if opts.k > min(pair.shape):
+            raise InputError(f"{pair.name}: k={opts.k} is larger than the matrix allows (min{pair.shape} = "
+                             f"{min(pair.shape)})")
+    return [pair.name for pair in plan.pairs]
+
+
+def _session(run: RunOptions) -> contextlib.AbstractContextManager:
+    """One Ray connection for both phases (else each run_jobs call would start its own instance)."""
+    if run.executor != "ray":
+        return contextlib.nullcontext()
+    from lorascope.ray_executor import ray_session
+
+    return ray_session(run.address)
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: is a file, expected a folder")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not out.exists() and not parent.is_dir():
+        raise InputError(f"--out {out}: directory {parent} does not exist")
+
+
+def multi_scan(base: str | Path, tuned: Sequence[str | Path], out: str | Path, options: ScanOptions | None = None,
+               run: RunOptions | None = None, *, progress: Callable[[int, int, str], None] | None = None
+               ) -> MultiScanReport:
+    """Scan every TUNED input against BASE with `run.executor`; writes DIR/<name>.json per input and DIR/scans.json.
+
+    Every input is checked and planned before any job runs (a missing one is an InputError naming it).
+    `progress(done, total, job)` is called as jobs finish. If a job finally fails, the inputs already done
+    stay written, scans.json records the error, and the error is raised.
+    """
+    start = time.perf_counter()
+    opts = options or ScanOptions()
+    run = run or RunOptions()
+    out = Path(out)
+    _check_out(out)
+    base_path = existing_path(base, "BASE")
+    inputs = expand_inputs(tuned)
+    names = output_names(inputs)
+    planned = [_planned_names(base_path, path, opts) for path in inputs]
+    cache_root = index_layout(opts.cache_dir).root if opts.cache else None
+    job_opts = replace(opts, cache_dir=cache_root)  # one absolute index folder for every job, on every node
+    cpus = run.threads * check_workers(opts.workers)
+    base_abs = os.path.abspath(base_path)
+
+    needed = list(dict.fromkeys(n for names_of in planned for n in names_of))
+    index_jobs = [] if cache_root is None else [
+        Job(f"index {i + 1}/{-(-len(needed) // run.group_size)}", index_group, (base_abs, group, job_opts, run.threads),
+            cpus)
+        for i, group in enumerate(_groups(needed, run.group_size))]
+    scan_jobs: list[Job] = []
+    owner: dict[str, int] = {}
+    keys_of: list[list[str]] = []
+    for i, (path, name) in enumerate(zip(inputs, names, strict=True)):
+        groups = _groups(planned[i], run.group_size)
+        keys_of.append([f"{name} {g + 1}/{len(groups)}" for g in range(len(groups))])
+        for key, group in zip(keys_of[i], groups, strict=True):
+            owner[key] = i
+            scan_jobs.append(Job(key, scan_group, (base_abs, os.path.abspath(path), group, job_opts, run.threads),
+                                 cpus))
+
+    out.mkdir(exist_ok=True)
+    total = len(index_jobs) + len(scan_jobs)
+    done = 0
+    parts: dict[int, dict[str, ScanResult]] = {i: {} for i in range(len(inputs))}
+    entries: dict[int, ScanEntry] = {}
+    retries: list[Retry] = []
+    index_reports: list[IndexReport] = []
+
+    def tick(key: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, key)
+
+    def indexed(key: str, report: IndexReport) -> None:
+        index_reports.append(report)
+        tick(key)
+
+    def scanned(key: str, result: ScanResult) -> None:
+        i = owner[key]
+        parts[i][key] = result
+        keys = keys_of[i]
+        if len(parts[i]) == len(keys):
+            merged = merge_groups([parts[i][k] for k in keys], str(base), str(inputs[i]))
+            path = out / f"{names[i]}.json"
+            merged.save_json(path)
+            entries[i] = ScanEntry(str(inputs[i]), names[i], path, merged, len(keys))
+        tick(key)
+
+    def retried(key: str, attempt: int, error: str) -> None:
+        retries.append(Retry(key, attempt, error))
+        from lorascope.ray_executor import print_retry
+
+        print_retry(key, attempt, error)
+
+    def report() -> MultiScanReport:
+        statuses = [m.status for r in index_reports for m in r.matrices]
+        return MultiScanReport(
+            base=str(base), out=out, index_path=out / INDEX_FILE, executor=run.executor,
+            scans=[entries[i] for i in sorted(entries)], index_jobs=len(index_jobs),
+            index_built=sum(s != "hit" for s in statuses), index_hits=statuses.count("hit"),
+            computed_in_scans=sum(e.result.base_spectra_computed for e in entries.values()),
+            retries=retries, seconds=time.perf_counter() - start)
+
+    if progress is not None:
+        progress(0, total, "")
+    try:
+        with _session(run):
+            run_jobs(index_jobs, run.executor, on_result=indexed, address=run.address, retries=run.retries,
+                     on_retry=retried)
+            run_jobs(scan_jobs, run.executor, on_result=scanned, address=run.address, retries=run.retries,
+                     on_retry=retried)
+    except Exception as e:
+        atomic_write_text(out / INDEX_FILE, json.dumps(report().to_json(run, cache_root, error=str(e)), indent=1)
+                          + "\n")
+        raise
+    final = report()
+    atomic_write_text(final.index_path, json.dumps(final.to_json(run, cache_root), indent=1) + "\n")
+    return final
+
