@@ -36,7 +36,8 @@ def _root(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks o
 @app.command()
 def scan(
     base: Annotated[Path, typer.Argument(help="pretrained model: HF directory or .safetensors file")],
-    tuned: Annotated[Path, typer.Argument(help="fine-tuned checkpoint, or a PEFT LoRA adapter directory")],
+    tuned: Annotated[list[Path], typer.Argument(help="fine-tuned checkpoint or PEFT LoRA adapter directory; several "
+                                                     "(or folders of them) need --out")],
     k: Annotated[int, typer.Option(help="top singular vectors of W_tuned examined per matrix")] = 10,
     epsilon: Annotated[float, typer.Option(help="intruder iff max |cos| to every base vector < ε")] = 0.5,
     epsilons: Annotated[str, typer.Option(help="ε grid of the sweep")] = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9",
@@ -56,8 +57,16 @@ def scan(
     json_path: Annotated[Path | None, typer.Option("--json", help="write the result as JSON here")] = None,
     max_rows: Annotated[int | None, typer.Option(help="print at most this many matrix rows")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, summary line only")] = False,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="write DIR/<input>.json per input and DIR/scans.json "
+                                                                "listing them (several inputs)")] = None,
+    executor: Annotated[str | None, typer.Option(help="local | ray: where the jobs of an --out scan run")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster to join (e.g. auto, ray://head:10001); default: "
+                                                     "start a local Ray instance")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads per job of an --out scan (default 1)")] = None,
+    group_size: Annotated[int | None, typer.Option(help="matrices per job of an --out scan (default 8)")] = None,
+    retries: Annotated[int | None, typer.Option(help="resubmissions of a failed Ray task (default 2)")] = None,
 ) -> None:
-    """Count intruder dimensions of TUNED against BASE, per matrix and for the whole model."""
+    """Count intruder dimensions of TUNED against BASE, per matrix and for the whole model (or of many TUNED)."""
     from lorascope.display import print_scan, run_with_progress, summary_line
     from lorascope.pipelines.scan import ScanOptions
     from lorascope.pipelines.scan import scan as run_scan
@@ -67,9 +76,16 @@ def scan(
                        include=tuple(include or ()), exclude=tuple(exclude or ()), allow_missing=allow_missing,
                        allow_pickle=allow_pickle, solver=solver, cache=cache, cache_dir=cache_dir,
                        workers=workers, device=device)
+    many = (out_dir, executor, address, threads, group_size, retries)
+    if len(tuned) != 1 or any(flag is not None for flag in many):
+        from lorascope.commands.multi_scan import scan_many
+
+        scan_many(base, tuned, opts, out_dir=out_dir, executor=executor, address=address, threads=threads,
+                  group_size=group_size, retries=retries, json_path=json_path, quiet=quiet, out=out, err=err)
+        return
     if json_path is not None:
         _check_writable(json_path)
-    result = run_with_progress(lambda progress: run_scan(base, tuned, opts, progress=progress),
+    result = run_with_progress(lambda progress: run_scan(base, tuned[0], opts, progress=progress),
                                quiet=quiet, console=err)
     if json_path is not None:
         result.save_json(json_path)
