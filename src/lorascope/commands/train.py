@@ -54,6 +54,9 @@ def train_command(
         int, typer.Option(help="128-token chunks of news text for forgetting (0: off)")
     ] = 32,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    freeze_a: Annotated[
+        bool, typer.Option(help="LoRA: A fixed to a random semi-orthogonal matrix; only B trains")
+    ] = False,
     cache_dir: Annotated[
         Path | None, typer.Option(help="cache for converted models and hidden states")
     ] = None,
@@ -85,6 +88,7 @@ def train_command(
         test_examples=test_examples,
         forget_chunks=forget_chunks,
         threads=threads,
+        freeze_a=freeze_a,
     )
     out_console = Console()
     if quiet:

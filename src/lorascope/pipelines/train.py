@@ -116,7 +116,7 @@ def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEven
     model_dir = resolve_model(config.model, cache_dir, log=lambda m: emit(TrainEvent("info", message=m)))
 
     clf = build_classifier(model_dir, len(task.labels), config.method, config.rank, config.resolved_alpha,
-                           config.top_layers, config.seed)
+                           config.top_layers, config.seed, freeze_a=config.freeze_a)
     test_texts = {text for text, _ in task.test}
     pool = [row for row in task.train if row[0] not in test_texts]  # a test text is never trained on
     train_data = encode(clf.tokenizer, take_subset(pool, config.train_examples), config.max_length)
@@ -141,7 +141,9 @@ def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEven
         "trained_blocks": [clf.first_trained, len(clf.blocks)], "trained_matrices": clf.matrices,
         "head": clf.head, "cached_bottom": cached,
         "policy": "LoRA: lora_A/lora_B of the trained matrices + the head; full: the trained "
-                  "matrices' weights + the head; embeddings, norms and biases frozen",
+                  "matrices' weights + the head; embeddings, norms and biases frozen"
+                  + ("; freeze_a: lora_A fixed to a random semi-orthogonal matrix, only lora_B trains"
+                     if config.freeze_a else ""),
         "intruders": {"k": config.k, "epsilon": config.epsilon, "over": "trained matrices"},
         "forgetting": lm_info,
         "versions": _versions(),

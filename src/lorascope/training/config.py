@@ -60,6 +60,8 @@ class TrainConfig:
     epsilon: float = field(default=0.5, metadata={"help": "intruder iff max |cos| to the base < epsilon"})
     eval_batch_size: int = field(default=32, metadata={"help": "examples per forward pass when evaluating"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
+    freeze_a: bool = field(default=False, metadata={
+        "help": "LoRA: A is a random semi-orthogonal matrix (all singular values 1), frozen; only B trains"})
 
     def __post_init__(self) -> None:
         if self.method not in ("lora", "full"):
@@ -88,6 +90,10 @@ class TrainConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise InputError(f"seed must be an integer ≥ 0; got {self.seed!r}")
         parse_train_layers(self.train_layers)
+        if not isinstance(self.freeze_a, bool):
+            raise InputError(f"freeze_a must be true or false; got {self.freeze_a!r}")
+        if self.freeze_a and self.method != "lora":
+            raise InputError("freeze_a applies to LoRA only (method = 'lora')")
 
     @property
     def resolved_alpha(self) -> float | None:
@@ -111,8 +117,12 @@ class TrainConfig:
         return parse_train_layers(self.train_layers)
 
     def to_json(self) -> dict[str, Any]:
-        """The fields plus the resolved alpha and learning rate."""
-        return {**asdict(self), "resolved_alpha": self.resolved_alpha, "resolved_lr": self.resolved_lr}
+        """The fields plus the resolved alpha and learning rate (freeze_a only when set, so that the ids of
+        runs made before it existed stay the same)."""
+        settings = asdict(self)
+        if not self.freeze_a:
+            del settings["freeze_a"]
+        return {**settings, "resolved_alpha": self.resolved_alpha, "resolved_lr": self.resolved_lr}
 
 
 def _positive_int(name: str, value: object, minimum: int = 1) -> None:

@@ -147,8 +147,12 @@ def load_tokenizer(model_dir: Path):
 
 
 def build_classifier(model_dir: Path, num_labels: int, method: Literal["lora", "full"], rank: int,
-                     alpha: float | None, top: int | None, seed: int) -> Classifier:
-    """Load `model_dir` as a sequence classifier with a fresh head and set up what trains."""
+                     alpha: float | None, top: int | None, seed: int, freeze_a: bool = False) -> Classifier:
+    """Load `model_dir` as a sequence classifier with a fresh head and set up what trains.
+
+    `freeze_a` (LoRA, the paper's Fig. 10): every lora_A starts as a random semi-orthogonal matrix (orthonormal
+    rows, all singular values 1, seeded) and stays frozen; only lora_B and the head train.
+    """
     from transformers import AutoModelForSequenceClassification
 
     tok = load_tokenizer(model_dir)
@@ -178,6 +182,8 @@ def build_classifier(model_dir: Path, num_labels: int, method: Literal["lora", "
                             target_modules=matrices, task_type="SEQ_CLS")
         with quiet_transformers():
             model = get_peft_model(model, config)
+        if freeze_a:
+            _freeze_semi_orthogonal_a(model, seed)
     else:
         modules = dict(model.named_modules())
         for name in matrices:
@@ -187,6 +193,23 @@ def build_classifier(model_dir: Path, num_labels: int, method: Literal["lora", "
                 p.requires_grad_(True)
     _, blocks = find_blocks(model)
     return Classifier(model, tok, blocks, first, matrices, head, int(tok.pad_token_id))
+
+
+def _freeze_semi_orthogonal_a(model: nn.Module, seed: int) -> None:
+    """Every lora_A weight := a random semi-orthogonal matrix (seeded, in module order), then frozen."""
+    generator = torch.Generator().manual_seed(seed)
+    for _, module in sorted(model.named_modules(), key=lambda item: item[0]):
+        lora_a = getattr(module, "lora_A", None)
+        if not isinstance(lora_a, nn.ModuleDict):
+            continue
+        for layer in lora_a.values():
+            r, n = layer.weight.shape
+            if r > n:
+                raise InputError(f"freeze_a: rank {r} exceeds the input dimension {n}; A cannot have orthonormal rows")
+            q, _ = torch.linalg.qr(torch.randn(n, r, generator=generator, dtype=torch.float64))
+            with torch.no_grad():
+                layer.weight.copy_(q.T.to(layer.weight.dtype))
+            layer.weight.requires_grad_(False)
 
 
 def lm_kind(model_dir: Path) -> Literal["causal", "masked"] | None:
