@@ -283,6 +283,10 @@ def multi_scan(base: str | Path, tuned: Sequence[str | Path], out: str | Path, o
     run = run or RunOptions()
     out = Path(out)
     _check_out(out)
+    if run.executor == "ray":
+        from lorascope.ray_executor import import_ray
+
+        import_ray()  # not installed: an InputError now, before anything is planned or written
     base_path = existing_path(base, "BASE")
     inputs = expand_inputs(tuned)
     names = output_names(inputs)
