@@ -1,0 +1,138 @@
+"""Multi-input scans on a local Ray instance (2 CPUs, started here): the same JSON as the local executor,
+retried crashes, errors that name their input or job.
+
+This folder has no __init__.py on purpose: tests/ is on sys.path, and a package tests/ray would shadow Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from lorascope.cli import main  # noqa: E402
+from lorascope.errors import InputError, JobError  # noqa: E402
+from lorascope.executor import Job, run_jobs  # noqa: E402
+from lorascope.pipelines.multi_scan import INDEX_FILE, RunOptions, multi_scan  # noqa: E402
+from lorascope.pipelines.scan import ScanOptions  # noqa: E402
+from lorascope.ray_executor import FAULT_ENV, FAULT_FILE  # noqa: E402
+from multiscan.inputs import make_inputs, read_json  # noqa: E402
+
+GROUP = 4
+OPTIONS = ScanOptions(k=4)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A local Ray instance with 2 CPUs for this module; workers inherit the fault-injection folder."""
+    faults = tmp_path_factory.mktemp("faults")
+    before = os.environ.get(FAULT_ENV)
+    os.environ[FAULT_ENV] = str(faults)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
+    try:
+        yield faults
+    finally:
+        ray.shutdown()
+        if before is None:
+            os.environ.pop(FAULT_ENV, None)
+        else:
+            os.environ[FAULT_ENV] = before
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    return make_inputs(tmp_path_factory.mktemp("ray-inputs"))
+
+
+@pytest.fixture(scope="module")
+def local(inputs, tmp_path_factory):
+    """The reference: the same scans on the local executor, with their own (cold) index."""
+    root = tmp_path_factory.mktemp("local")
+    report = multi_scan(inputs.base, [inputs.sweep, inputs.full], root / "out",
+                        ScanOptions(k=4, cache_dir=root / "cache"), RunOptions(group_size=GROUP))
+    return report
+
+
+def _same_as_local(local, out) -> None:
+    """Every JSON the Ray run wrote equals the local one field by field (the wall time aside)."""
+    names = sorted(p.name for p in local.out.iterdir())
+    assert sorted(p.name for p in out.iterdir()) == names
+    for name in names:
+        mine, theirs = read_json(out / name), read_json(local.out / name)
+        if name == INDEX_FILE:
+            mine, theirs = ({k: v for k, v in d.items() if k not in ("executor", "seconds", "retries", "index")}
+                            for d in (mine, theirs))
+        assert set(mine) == set(theirs), name
+        for field in theirs:
+            if field != "seconds":
+                assert mine[field] == theirs[field], f"{name}: {field}"
+
+
+def test_ray_equals_local_field_by_field_and_builds_the_index_once(cluster, inputs, local, tmp_path):
+    report = multi_scan(inputs.base, [inputs.sweep, inputs.full], tmp_path / "out",
+                        ScanOptions(k=4, cache_dir=tmp_path / "cache"), RunOptions(executor="ray", group_size=GROUP))
+    _same_as_local(local, tmp_path / "out")
+    assert [e.name for e in report.scans] == [e.name for e in local.scans]
+    # a cold index, built by the index jobs only: each base matrix once, none in the scan jobs
+    assert report.index_built == local.index_built > 0
+    assert report.index_hits == 0 and report.computed_in_scans == 0
+    assert report.index_jobs == local.index_jobs == -(-local.index_built // GROUP)
+    assert report.retries == []
+    listing = read_json(tmp_path / "out" / INDEX_FILE)
+    assert listing["executor"] == "ray" and listing["index"]["built"] == report.index_built
+
+
+def test_a_killed_task_is_retried_and_reported(cluster, inputs, local, tmp_path):
+    (cluster / FAULT_FILE).write_text("")  # the first task to start kills its own worker
+    report = multi_scan(inputs.base, [inputs.sweep, inputs.full], tmp_path / "out",
+                        ScanOptions(k=4, cache_dir=tmp_path / "cache"), RunOptions(executor="ray", group_size=GROUP))
+    assert not (cluster / FAULT_FILE).exists()
+    assert len(report.retries) == 1 and report.retries[0].attempt == 1
+    assert "worker process died" in report.retries[0].error
+    assert read_json(tmp_path / "out" / INDEX_FILE)["retries"] == [
+        {"job": report.retries[0].job, "attempt": 1, "error": report.retries[0].error}]
+    _same_as_local(local, tmp_path / "out")
+
+
+def test_missing_input_fails_naming_it(cluster, inputs, tmp_path):
+    missing = inputs.sweep / "checkpoint-99"
+    with pytest.raises(InputError, match=f"TUNED {missing}: does not exist"):
+        multi_scan(inputs.base, [inputs.full, missing], tmp_path / "out", OPTIONS, RunOptions(executor="ray"))
+    assert not (tmp_path / "out").exists()
+
+
+def _bad_input(name: str) -> None:
+    raise InputError(f"{name}: not a model")
+
+
+def _always_fails() -> None:
+    raise ValueError("always")
+
+
+def test_job_errors_on_ray(cluster):
+    retried: list[tuple[str, int, str]] = []
+    with pytest.raises(InputError, match="^x.safetensors: not a model$"):  # bad input: raised once, not retried
+        run_jobs([Job("bad", _bad_input, ("x.safetensors",))], "ray", on_retry=lambda *a: retried.append(a))
+    assert retried == []
+    with pytest.raises(JobError, match="job doomed: failed 2 times; last error: ValueError: always"):
+        run_jobs([Job("doomed", _always_fails)], "ray", retries=1, on_retry=lambda *a: retried.append(a))
+    assert retried == [("doomed", 1, "ValueError: always")]
+    done: list[str] = []
+    results = run_jobs([Job(f"j{i}", divmod, (7 * i, 3)) for i in range(5)], "ray",
+                       on_result=lambda key, _: done.append(key))
+    assert results == {f"j{i}": divmod(7 * i, 3) for i in range(5)} and sorted(done) == list(results)
+
+
+def test_cli_executor_ray(cluster, inputs, local, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["scan", str(inputs.base), str(inputs.sweep), str(inputs.full), "--k", "4", "--out", str(out),
+            "--executor", "ray", "--group-size", str(GROUP), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    assert main(args) == 0
+    assert "wrote 3 scans" in capsys.readouterr().out
+    _same_as_local(local, out)
+    assert json.loads((out / INDEX_FILE).read_text())["executor"] == "ray"
