@@ -1,0 +1,154 @@
+"""Each recipe's quick profile on a tiny LLaMA: the shapes and invariants of its tables, ledger skip, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lorascope.experiments import context
+from lorascope.experiments.tables import read_table
+from lorascope.pipelines.experiment import run_experiment
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+def quick(name: str, out: Path, tiny: dict, cache_dir: Path, **extra):
+    overrides = {section: dict(values) for section, values in tiny.items()}
+    for section, values in extra.items():
+        overrides.setdefault(section, {}).update(values)
+    return run_experiment(EXPERIMENTS / f"{name}.toml", "quick", out, overrides=overrides, cache_dir=cache_dir)
+
+
+def tables(result) -> dict[str, list[dict]]:
+    return {name: read_table(result.table_path(name)) for name in result.manifest["tables"]}
+
+
+@pytest.fixture(scope="module")
+def rank_sweep(tiny, cache_dir, tmp_path_factory):
+    return quick("rank_sweep", tmp_path_factory.mktemp("rank_sweep"), tiny, cache_dir, train={"max_steps": 8})
+
+
+def test_rank_sweep_tables(rank_sweep):
+    t = tables(rank_sweep)
+    grid = rank_sweep.manifest["settings"]["grid"]
+    expected = len(grid["full_lrs"]) + len(grid["ranks"]) * len(grid["alphas"]) * len(grid["lr_products"])
+    assert len(t["runs"]) == expected == rank_sweep.ran
+    assert {r["method"] for r in t["runs"]} == {"full", "lora"}
+    for name, info in rank_sweep.manifest["tables"].items():
+        assert info["rows"] == len(t[name]) and (rank_sweep.out / info["path"]).is_file()
+    analysis = rank_sweep.manifest["settings"]["analysis"]
+    for run in t["runs"]:
+        sweep = sorted((r["epsilon"], r["intruders"]) for r in t["epsilon_sweep"] if r["run_id"] == run["run_id"])
+        assert [e for e, _ in sweep] == sorted(analysis["epsilons"])
+        counts = [n for _, n in sweep]
+        assert counts == sorted(counts)  # intruder iff max|cos| < ε: a larger ε never finds fewer
+        fractions = sorted((r["k_fraction"], r["intruders"]) for r in t["k_fraction_sweep"]
+                           if r["run_id"] == run["run_id"])
+        assert [f for f, _ in fractions] == sorted(analysis["k_fractions"])
+        assert [n for _, n in fractions] == sorted(n for _, n in fractions)
+        # the training-time probe and the final scan are separate code paths measuring the same thing
+        assert run["scan_intruders"] == run["intruders"]
+        mats = [m for m in t["matrices"] if m["run_id"] == run["run_id"]]
+        assert len(mats) == 14  # 7 matrices in each of the top 2 blocks
+        assert sum(m["intruders"] for m in mats) == run["scan_intruders"]
+        if run["method"] == "lora":  # ΔW = s·B·A has rank ≤ r, so its effective rank too
+            assert all(0 < m["effective_rank"] <= run["rank"] + 1e-6 for m in mats)
+    assert any(r["intruders"] > 0 for r in t["runs"] if r["method"] == "lora")
+
+
+def test_rerun_skips_finished_runs(rank_sweep, tiny, cache_dir):
+    again = quick("rank_sweep", rank_sweep.out, tiny, cache_dir, train={"max_steps": 8})
+    assert again.ran == 0 and again.reused == rank_sweep.ran
+    assert tables(again) == tables(rank_sweep)
+
+
+def test_killed_sweep_resumes(tiny, cache_dir, tmp_path, monkeypatch):
+    real = context.train_and_scan
+    calls = []
+
+    def dies_on_second(*args):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the sweep is killed during its second run
+        return real(*args)
+
+    monkeypatch.setattr(context, "train_and_scan", dies_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        quick("rank_sweep", tmp_path, tiny, cache_dir, train={"max_steps": 4}, grid={"ranks": [1]})
+    assert len(list((tmp_path / "ledger").glob("*.json"))) == 1 and not (tmp_path / "manifest.json").exists()
+    monkeypatch.setattr(context, "train_and_scan", real)
+    resumed = quick("rank_sweep", tmp_path, tiny, cache_dir, train={"max_steps": 4}, grid={"ranks": [1]})
+    assert resumed.reused == 1 and resumed.ran == 1
+    assert len(read_table(resumed.table_path("runs"))) == 2
+
+
+def test_lr_sweep_correlations(tiny, cache_dir, tmp_path):
+    result = quick("lr_sweep", tmp_path, tiny, cache_dir, train={"train_examples": 32})
+    t = tables(result)
+    points = [r for r in t["evals"] if r["step"] > 0]
+    grid = result.manifest["settings"]["grid"]
+    runs = len(grid["lora_lrs"]) + len(grid["full_lrs"])
+    assert len(t["runs"]) == runs and len(points) == runs * result.manifest["settings"]["train"]["epochs"]
+    assert {(c["y"], c["n"]) for c in t["correlations"]} == {("forgetting", len(points)), ("accuracy", len(points))}
+    for c in t["correlations"]:
+        if c["rho"] is None:
+            assert c["note"]
+        else:
+            assert -1 <= c["rho"] <= 1 and 0 <= c["p"] <= 1
+
+
+def test_intervention_lambda_one_is_the_unscaled_model(tiny, cache_dir, tmp_path):
+    result = quick("intervention", tmp_path, tiny, cache_dir, train={"max_steps": 8})
+    rows = tables(result)["intervention"]
+    grid = result.manifest["settings"]["grid"]
+    assert len(rows) == len(grid["targets"]) * len(grid["lambdas"])
+    assert {r["target"] for r in rows} == set(grid["targets"])
+    run = tables(result)["runs"][0]
+    for r in rows:
+        # the unscaled model measured here is the run's own final model
+        assert r["reference_accuracy"] == pytest.approx(run["accuracy"])
+        assert r["reference_lm_loss"] == pytest.approx(run["lm_loss"], abs=1e-5)
+        if r["lambda"] == 1.0:
+            assert r["accuracy"] == r["reference_accuracy"] and r["lm_loss"] == pytest.approx(r["reference_lm_loss"])
+            assert r["accuracy_change_pct"] == 0 and r["forgetting_change_pct"] == pytest.approx(0, abs=1e-6)
+        if r["target"] == "whole-update" and r["lambda"] == 0.0:
+            assert r["forgetting"] == pytest.approx(0, abs=1e-6)  # W0 everywhere: the base backbone
+        if r["accuracy_change_pct"] is not None:
+            assert r["accuracy_change_pct"] == pytest.approx(
+                100 * (r["accuracy"] - r["reference_accuracy"]) / r["reference_accuracy"])
+    assert any(r["scaled_matrices"] > 0 for r in rows if r["target"] == "top-intruder")
+
+
+def test_seeds_spread(tiny, cache_dir, tmp_path):
+    result = quick("seeds", tmp_path, tiny, cache_dir, train={"max_steps": 6})
+    t = tables(result)
+    grid = result.manifest["settings"]["grid"]
+    assert len(t["runs"]) == len(grid["ranks"]) * len(grid["seeds"])
+    assert len({r["run_id"] for r in t["runs"]}) == len(t["runs"])
+    for s in t["spread"]:
+        assert s["n"] == len(grid["seeds"]) and s["min"] <= s["mean"] <= s["max"]
+        counts = [r["intruders"] for r in t["epsilon_sweep"] if r["rank"] == s["rank"] and r["epsilon"] == s["epsilon"]]
+        assert (s["min"], s["max"]) == (min(counts), max(counts))
+
+
+def test_only_b_keeps_a_semi_orthogonal(tiny, cache_dir, tmp_path):
+    result = quick("only_b", tmp_path, tiny, cache_dir, train={"max_steps": 6})
+    t = tables(result)
+    assert {(r["rank"], r["freeze_a"]) for r in t["runs"]} == {(1, False), (1, True), (8, False), (8, True)}
+    for run in t["runs"]:
+        weights = load_file(Path(run["checkpoint"]) / "adapter_model.safetensors")
+        a = [w.double() for k, w in weights.items() if "lora_A" in k]
+        b = [w for k, w in weights.items() if "lora_B" in k]
+        assert a and all(w.abs().sum() > 0 for w in b)  # B trained in both
+        orthonormal = [torch.allclose(w @ w.T, torch.eye(w.shape[0], dtype=torch.float64), atol=1e-6) for w in a]
+        assert all(orthonormal) if run["freeze_a"] else not any(orthonormal)
+    comparison = t["comparison"]
+    assert len(comparison) == 2 * len(result.manifest["settings"]["analysis"]["epsilons"])
+    assert all(c["lora_intruders"] is not None and c["only_b_intruders"] is not None for c in comparison)
+    for run in t["runs"]:  # standard runs keep the ids they had before freeze_a existed
+        config = json.loads((Path(run["run_dir"]) / "config.json").read_text())["config"]
+        assert config.get("freeze_a", "absent") == (True if run["freeze_a"] else "absent")
