@@ -45,8 +45,9 @@ def scan_tables(result: ScanResult, max_rows: int | None = None) -> list[Table]:
     rows = result.matrices if max_rows is None else result.matrices[:max_rows]
     for m in rows:
         style = "bold magenta" if m.intruders else None
-        per.add_row(m.name, "×".join(map(str, m.shape)), str(m.intruders), f"{m.min_max_cos:.3f}",
-                    f"{m.analysis.delta.effective_rank:.1f}", m.analysis.solver, style=style)
+        erank = f"{m.analysis.delta.effective_rank:.1f}" if m.analysis.delta is not None else "—"
+        per.add_row(m.name, "×".join(map(str, m.shape)), str(m.intruders), f"{m.min_max_cos:.3f}", erank,
+                    m.analysis.solver, style=style)
     if max_rows is not None and len(result.matrices) > max_rows:
         per.add_row(f"… {len(result.matrices) - max_rows} more (see --json)", "", "", "", "", "")
 

@@ -51,7 +51,7 @@ class MatrixResult:
             "shape": list(self.shape),
             "intruders": a.intruders,
             "top": [asdict(t) for t in a.top],
-            "delta": asdict(a.delta),
+            "delta": asdict(a.delta) if a.delta is not None else None,
             "solver": a.solver,
             "layer": layer_of(self.name),
             "module_type": module_type_of(self.name),

@@ -138,3 +138,13 @@ def test_bad_tensors_are_one_line_input_errors():
     bad_base = base_spectrum(W0[:, :60])
     with pytest.raises(InputError):
         analyze_matrix(W0, upd, base=bad_base)
+
+
+def test_update_stats_can_be_skipped_without_changing_the_intruder_test():
+    g = torch.Generator().manual_seed(11)
+    W0 = torch.randn(60, 80, generator=g, dtype=torch.float64)
+    tuned = W0 + 0.3 * torch.randn(60, 80, generator=g, dtype=torch.float64)
+    full = analyze_matrix(W0, tuned)
+    lean = analyze_matrix(W0, tuned, update_stats=False)
+    assert lean.delta is None and full.delta is not None and full.delta.effective_rank > 1
+    assert lean.top == full.top and lean.epsilon_counts == full.epsilon_counts and lean.solver == full.solver

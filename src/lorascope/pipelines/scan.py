@@ -59,6 +59,8 @@ class ScanOptions:
     allow_missing: bool = field(default=False, metadata={"help": "report unpaired tensors instead of failing"})
     allow_pickle: bool = field(default=False, metadata={"help": "read .bin/.pt with torch.load(weights_only=True)"})
     solver: Literal["auto", "exact"] = field(default="auto", metadata={"help": "'exact' forces full SVDs"})
+    update_stats: bool = field(default=True, metadata={
+        "help": "measure ΔW (effective rank, norms); for full checkpoints this costs more than the intruder test"})
     cache: bool = field(default=True, metadata={"help": "use and extend the base spectral index (--no-cache: don't)"})
     cache_dir: str | Path | None = field(
         default=None, metadata={"help": "index location (default $LORASCOPE_CACHE, else the user cache dir)"})
@@ -191,7 +193,8 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
             spectrum = for_solving(_base_of(item, layout, device, notes), device)
             analysis = analyze_matrix(item.W0.to(device), _to_device(item.tuned, device), k=opts.k,
                                       epsilon=opts.epsilon, epsilons=opts.epsilons, map_size=opts.map_size,
-                                      k_fractions=opts.k_fractions, base=spectrum, solver=opts.solver)
+                                      k_fractions=opts.k_fractions, base=spectrum, solver=opts.solver,
+                                      update_stats=opts.update_stats)
         except InputError as e:
             raise InputError(f"{pair.name}: {e}") from e
         return MatrixResult(pair.name, pair.shape, analysis)

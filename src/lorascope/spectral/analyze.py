@@ -1,10 +1,10 @@
 """The one call the scan pipeline makes per matrix: intruders, ε and k sweeps, similarity map, ΔW ranks.
 
 Cost per matrix: one base spectrum (all of W0's left vectors; see basis.py) unless `base` is given,
-the top max(k, map_size) tuned vectors (see topk.py), and the singular values of ΔW (a float64
-SVD of the dense update, or an r × r one for a LowRankUpdate). `k_fractions` needs every tuned
-singular vector, so it replaces the top-k solve by a float64 full SVD of W_tuned: about as slow as
-"svd" for the base, on every matrix.
+the top max(k, map_size) tuned vectors (see topk.py), and the singular values of ΔW (the float64 Gram
+eigenvalues of a dense update, or an r × r SVD for a LowRankUpdate; skipped with update_stats=False).
+`k_fractions` needs every tuned singular vector, so it replaces the top-k solve by a float64 full SVD
+of W_tuned: about as slow as "svd" for the base, on every matrix.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from lorascope.spectral.intruders import (
 )
 from lorascope.spectral.operator import tuned_operator
 from lorascope.spectral.rank import DeltaStats, delta_stats
-from lorascope.spectral.topk import top_singular
+from lorascope.spectral.topk import solve_top
 from lorascope.spectral.update import LowRankUpdate, Tuned
 
 DEFAULT_EPSILONS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -54,15 +54,19 @@ class MatrixAnalysis:
     epsilon_counts: list[int]  # aligned with the epsilons argument
     k_fraction_counts: list[int] | None
     similarity: torch.Tensor  # (n, n) float32, rows base top-n, columns tuned top-n
-    delta: DeltaStats
+    delta: DeltaStats | None  # None when update_stats=False
     solver: str
 
 
 def analyze_matrix(W0: torch.Tensor, tuned: Tuned, *, k: int = 10, epsilon: float = 0.5,
                    epsilons: Sequence[float] = DEFAULT_EPSILONS, map_size: int = 10,
                    k_fractions: Sequence[float] | None = None, base: BaseSpectrum | None = None,
-                   solver: Literal["auto", "exact"] = "auto") -> MatrixAnalysis:
-    """Intruder analysis of W_tuned (dense, or W0 + LowRankUpdate) against W0; InputError on bad input."""
+                   solver: Literal["auto", "exact"] = "auto", update_stats: bool = True) -> MatrixAnalysis:
+    """Intruder analysis of W_tuned (dense, or W0 + LowRankUpdate) against W0; InputError on bad input.
+
+    update_stats=False skips the ΔW measures (delta is None): for a dense ΔW they need all its singular
+    values, several times the cost of the intruder test itself on a warm index.
+    """
     check_matrix(W0, "W0")
     check_tuned(W0, tuned)
     m, n = W0.shape
@@ -91,18 +95,21 @@ def analyze_matrix(W0: torch.Tensor, tuned: Tuned, *, k: int = 10, epsilon: floa
         fraction_counts = counts_over_k_fraction(cos_all, k_fractions, epsilon)
         U_top, S_top, used = U_all[:, :wanted], S_all[:wanted], "exact"
     else:
-        found = top_singular(W0, tuned, wanted, base=base, solver=solver)
+        found = solve_top(W0, tuned, wanted, base=base, solver=solver)
         U_top, S_top, used = found.U, found.S, found.solver
 
     cos, where = max_cos(U_top[:, :k], base.U)
     flags = intruder_mask(cos, epsilon)
     top = [TopVector(index=j, sigma=float(S_top[j]), max_cos=float(cos[j]), base_index=int(where[j]),
                      intruder=bool(flags[j])) for j in range(k)]
-    if isinstance(tuned, LowRankUpdate):
-        delta = tuned
-    else:
-        delta = tuned.detach().to(torch.float64) - W0.detach().to(device=tuned.device, dtype=torch.float64)
+    delta = None
+    if update_stats:
+        if isinstance(tuned, LowRankUpdate):
+            delta = delta_stats(tuned)
+        else:
+            delta = delta_stats(tuned.detach().to(torch.float64)
+                                - W0.detach().to(device=tuned.device, dtype=torch.float64))
     counts = counts_over_epsilon(cos, epsilons)
     return MatrixAnalysis(top=top, intruders=int(flags.sum()), epsilon_counts=counts,
                           k_fraction_counts=fraction_counts, similarity=similarity_map(base.U, U_top, n_map),
-                          delta=delta_stats(delta), solver=used)
+                          delta=delta, solver=used)

@@ -67,7 +67,17 @@ def top_singular(W0: torch.Tensor, tuned: Tuned, k: int, *, base: BaseSpectrum |
     if base is not None and (tuple(base.U.shape) != (m, p) or tuple(base.S.shape) != (p,)):
         raise InputError(f"base spectrum has U {tuple(base.U.shape)}, S {tuple(base.S.shape)}; "
                          f"W0 {(m, n)} needs ({m}, {p}) and ({p},)")
+    return solve_top(W0, tuned, k, base=base, oversample=oversample, solver=solver)
+
+
+def solve_top(W0: torch.Tensor, tuned: Tuned, k: int, *, base: BaseSpectrum | None = None,
+              oversample: int = 10, solver: Literal["auto", "exact"] = "auto") -> TopSingular:
+    """top_singular without its input checks, for callers that have validated the same tensors already.
+
+    (A finiteness check reads every element: on a 4096² matrix each costs about as much as a Krylov step.)
+    """
     op = tuned_operator(W0, tuned)
+    p = min(op.shape)
     count = min(p, k + max(oversample, 1))
     if solver == "exact" or 2 * count >= p:
         return exact_top(op, k, "exact")
@@ -78,6 +88,10 @@ def top_singular(W0: torch.Tensor, tuned: Tuned, k: int, *, base: BaseSpectrum |
         if tried[-1].error_bound <= _POLISH:
             return tried[-1]
         start = block  # an inexact base (e.g. stored in float32): polish with Krylov on the real W_t
+    elif base is not None:
+        # A full fine-tune moves W0's top vectors a little: they start half the block. The other half stays
+        # random, so a new direction absent from W0's top (an intruder) is still found as from a random start.
+        start = base.U[:, : max(1, count // 2)].to(device=op.W.device, dtype=torch.float64)
     tried.append(_checked(op, _krylov_block(op, count, k, start), k, "krylov"))
     best = min(tried, key=lambda t: t.error_bound)
     return best if best.error_bound <= TRUST else exact_top(op, k, "exact-fallback")
