@@ -48,6 +48,9 @@ def scan(
     allow_missing: Annotated[bool, typer.Option(help="report unpaired tensors instead of failing")] = False,
     allow_pickle: Annotated[bool, typer.Option(help="read .bin/.pt pickles (weights_only=True)")] = False,
     solver: Annotated[str, typer.Option(help="auto | exact (full SVDs)")] = "auto",
+    update_stats: Annotated[bool, typer.Option("--update-stats/--no-update-stats",
+                                               help="measure ΔW's effective rank and norms (full checkpoints: "
+                                                    "costs more than the intruder test)")] = True,
     cache: Annotated[bool, typer.Option("--cache/--no-cache",
                                         help="use and extend the base spectral index (see `lorascope index`)")] = True,
     cache_dir: Annotated[Path | None, typer.Option(help="index location (default $LORASCOPE_CACHE, else the "
@@ -74,7 +77,8 @@ def scan(
     opts = ScanOptions(k=k, epsilon=epsilon, epsilons=_floats(epsilons, "--epsilons"),
                        k_fractions=_floats(k_fractions, "--k-fractions"), map_size=map_size,
                        include=tuple(include or ()), exclude=tuple(exclude or ()), allow_missing=allow_missing,
-                       allow_pickle=allow_pickle, solver=solver, cache=cache, cache_dir=cache_dir,
+                       allow_pickle=allow_pickle, solver=solver, update_stats=update_stats, cache=cache,
+                       cache_dir=cache_dir,
                        workers=workers, device=device)
     many = (out_dir, executor, address, threads, group_size, retries)
     if len(tuned) != 1 or any(flag is not None for flag in many):
