@@ -24,10 +24,9 @@ def as_stored(spectrum: BaseSpectrum) -> BaseSpectrum:
 
 
 def for_solving(spectrum: BaseSpectrum, device: torch.device) -> BaseSpectrum:
-    """The same values as float64 on `device`: converted once here, not once per use inside the analysis.
-
-    (The structured top-k, the max |cos| and the similarity map each work in float64; float32 → float64 is
-    exact, so results are unchanged.)
+    """The stored values on `device`: U stays float32 (the big products with it run in float32, as
+    precise as the stored values themselves), S float64. Every scan path calls this, so cold, warm and
+    --no-cache scans analyse identical numbers.
     """
-    return BaseSpectrum(U=spectrum.U.to(device=device, dtype=torch.float64),
+    return BaseSpectrum(U=spectrum.U.to(device=device, dtype=U_DTYPE),
                         S=spectrum.S.to(device=device, dtype=torch.float64), method=spectrum.method)

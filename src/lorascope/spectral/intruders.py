@@ -2,6 +2,7 @@
 
 Cosines are computed in float64 (or float32 if both inputs are float32) after normalising columns,
 so a basis stored in lower precision still yields cosines; |cos| because singular-vector signs are arbitrary.
+max_cos works in the base's precision (float32 for an indexed base: rounding ~1e-7, far below its use).
 """
 
 from __future__ import annotations
@@ -38,7 +39,20 @@ def max_cos(U_top: torch.Tensor, U_base: torch.Tensor) -> tuple[torch.Tensor, to
 
     All columns of U_base count, not just its top ones. Ties go to the lowest base index.
     """
-    return abs_cos(U_top, U_base).max(dim=1)
+    if U_top.ndim != 2 or U_base.ndim != 2 or U_top.shape[0] != U_base.shape[0]:
+        raise InputError(f"vector sets must be (m, ·) with the same m; "
+                         f"got {tuple(U_top.shape)} and {tuple(U_base.shape)}")
+    dtype = U_base.dtype if U_base.dtype in (torch.float32, torch.float64) else torch.float64
+    base = U_base.detach().to(dtype)
+    top = U_top.detach().to(device=base.device, dtype=dtype)
+    # Normalise the (k, p) product, not the (m, p) basis: one pass over the basis instead of a copy of it.
+    norms = torch.outer(_safe_norms(top), _safe_norms(base))
+    return ((top.T @ base).abs() / norms).max(dim=1)
+
+
+def _safe_norms(U: torch.Tensor) -> torch.Tensor:
+    norms = torch.linalg.vector_norm(U, dim=0)
+    return torch.where(norms > 0, norms, torch.ones_like(norms))
 
 
 def intruder_mask(max_cos: torch.Tensor, epsilon: float) -> torch.Tensor:
