@@ -93,6 +93,7 @@ class MultiScanReport:
     index_jobs: int  # jobs that built the base index (0 with cache=False)
     index_built: int  # base matrices decomposed by those jobs
     index_hits: int  # base matrices they found already indexed
+    index_seconds: float  # summed over the index jobs, as each measured itself
     computed_in_scans: int  # base spectra the scan jobs had to compute themselves (0 when the index served all)
     retries: list[Retry]
     seconds: float
@@ -106,7 +107,7 @@ class MultiScanReport:
                        "matrices": len(e.result.matrices), "total_intruders": e.result.total_intruders,
                        "jobs": e.jobs} for e in self.scans],
             "index": {"root": None if cache_root is None else str(cache_root), "jobs": self.index_jobs,
-                      "built": self.index_built, "hits": self.index_hits,
+                      "built": self.index_built, "hits": self.index_hits, "seconds": round(self.index_seconds, 3),
                       "computed_in_scans": self.computed_in_scans},
             "retries": [{"job": r.job, "attempt": r.attempt, "error": r.error} for r in self.retries],
             "error": error,
@@ -353,6 +354,7 @@ def multi_scan(base: str | Path, tuned: Sequence[str | Path], out: str | Path, o
             base=str(base), out=out, index_path=out / INDEX_FILE, executor=run.executor,
             scans=[entries[i] for i in sorted(entries)], index_jobs=len(index_jobs),
             index_built=sum(s != "hit" for s in statuses), index_hits=statuses.count("hit"),
+            index_seconds=sum(r.seconds for r in index_reports),
             computed_in_scans=sum(e.result.base_spectra_computed for e in entries.values()),
             retries=retries, seconds=time.perf_counter() - start)
 
