@@ -152,3 +152,48 @@ def test_only_b_keeps_a_semi_orthogonal(tiny, cache_dir, tmp_path):
     for run in t["runs"]:  # standard runs keep the ids they had before freeze_a existed
         config = json.loads((Path(run["run_dir"]) / "config.json").read_text())["config"]
         assert config.get("freeze_a", "absent") == (True if run["freeze_a"] else "absent")
+
+
+def test_continual_every_stage_measures_every_task(tiny, cache_dir, tmp_path, monkeypatch):
+    from lorascope.experiments import continual
+
+    small = {"train": {"max_steps": 4}, "grid": {"head_examples": 32, "head_steps": 20}}
+    real = continual.refit_head_accuracy
+    calls: list[Path] = []
+
+    def counted(model_dir, *args, **kwargs):
+        calls.append(Path(model_dir))
+        if Path(model_dir).name == "stage-2" and kill:
+            raise KeyboardInterrupt
+        return real(model_dir, *args, **kwargs)
+
+    monkeypatch.setattr(continual, "refit_head_accuracy", counted)
+    kill = True
+    with pytest.raises(KeyboardInterrupt):  # killed while measuring the first chain's second stage
+        quick("continual", tmp_path, tiny, cache_dir, **small)
+    killed_chain = calls[-1].parent
+    calls.clear()
+    kill = False
+    result = quick("continual", tmp_path, tiny, cache_dir, **small)
+    # the stages measured before the kill come from their records: only stages 2.. of that chain ran again
+    assert sorted({p.name for p in calls if p.parent == killed_chain}) == ["stage-2", "stage-3", "stage-4"]
+    t = tables(result)
+    grid = result.manifest["settings"]["grid"]
+    tasks, chains = grid["tasks"], {r["chain"] for r in t["stages"]}
+    assert len(tasks) >= 4 and len(chains) == int(grid["full"]) + len(grid["ranks"])
+    for chain in chains:
+        for stage in range(len(tasks) + 1):
+            rows = [r for r in t["accuracy"] if r["chain"] == chain and r["stage"] == stage]
+            assert sorted(r["task"] for r in rows) == sorted(tasks)  # a row for every task at every stage
+            assert all(0 <= r["accuracy"] <= 1 and r["trained"] == (tasks.index(r["task"]) < stage) for r in rows)
+            maps = [r for r in t["similarity"] if r["chain"] == chain and r["stage"] == stage]
+            n = result.manifest["settings"]["analysis"]["map_size"]
+            assert len(maps) == (0 if stage == 0 else len(grid["similarity_modules"]) * n * n)
+            assert all(0 <= r["cos"] <= 1 + 1e-6 for r in maps)
+        stages = sorted((r["stage"], r) for r in t["stages"] if r["chain"] == chain)
+        assert [s for s, _ in stages] == list(range(len(tasks) + 1)) and stages[0][1]["forgetting"] == 0
+        # the merged stage-1 backbone carries exactly the first fine-tune: the scan of the merged
+        # checkpoint finds the intruders the training probe found in the adapter / fine-tuned weights
+        chain_dir = Path(stages[1][1]["model_dir"]).parent
+        final = json.loads((chain_dir / "train-1" / "results.jsonl").read_text().splitlines()[-1])
+        assert stages[1][1]["intruders"] == final["intruders"]

@@ -48,6 +48,7 @@ def run(ctx: Context) -> Tables:
               for r in tables.get("epsilon_sweep", [])}
     tables["comparison"] = [
         {"task": task, "rank": rank, "k": ctx.experiment.analysis.k, "epsilon": eps,
-         "lora_intruders": counts.get((task, rank, False, eps)), "only_b_intruders": counts.get((task, rank, True, eps))}
+         "lora_intruders": counts.get((task, rank, False, eps)),
+         "only_b_intruders": counts.get((task, rank, True, eps))}
         for task in grid.tasks for rank in grid.ranks for eps in ctx.experiment.analysis.epsilons]
     return tables

@@ -1,0 +1,150 @@
+"""One continual-learning chain: train task after task, merging each fine-tune into the backbone.
+
+Stage 0 is the pretrained model; stage i trains on task i starting from stage i-1 (LoRA: merged into the
+backbone, so each task starts a fresh adapter), and is saved as a full LM checkpoint. After every stage,
+each task's accuracy is measured with a re-fitted head (headfit), the LM loss on held-out text against
+the original base (forgetting), and the chosen matrices are scanned against the ORIGINAL base (similarity
+maps, intruders). Every stage is saved as it finishes, so a killed chain resumes at the next stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from lorascope.atomic import atomic_write_text
+from lorascope.errors import InputError
+from lorascope.experiments.config import AnalysisOptions
+from lorascope.experiments.evaluate import load_classifier
+from lorascope.experiments.headfit import HeadBudget, refit_head_accuracy
+from lorascope.experiments.jobs import trained_matrix_patterns
+from lorascope.experiments.rows import scan_rows
+from lorascope.training.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A continual-learning sequence: the per-stage training settings and what is measured after each stage."""
+
+    name: str
+    config: TrainConfig  # task is replaced per stage, model by the previous stage
+    tasks: tuple[str, ...]
+    budget: HeadBudget
+    similarity_modules: tuple[str, ...]  # module types in the top block, e.g. "self_attn.q_proj"
+
+
+def merge_into_lm(previous: Path, checkpoint: Path, num_labels: int, dest: Path) -> Path:
+    """Save `previous`'s LM with its backbone replaced by the fine-tune `checkpoint` (LoRA merged) at `dest`."""
+    from lorascope.training.modeling import attach_backbone, lm_kind, load_lm, load_tokenizer, quiet_transformers
+
+    kind = lm_kind(previous)
+    if kind is None:
+        raise InputError(f"{previous}: continual learning saves each stage as an LM checkpoint; "
+                         "this model has no LM head")
+    tok = load_tokenizer(previous)
+    classifier = load_classifier(previous, checkpoint, num_labels, int(tok.pad_token_id))
+    if hasattr(classifier, "merge_and_unload"):
+        classifier = classifier.merge_and_unload()
+    lm = attach_backbone(load_lm(previous, kind), classifier)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        with quiet_transformers():
+            lm.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def _similarity_patterns(model_dir: Path, modules: tuple[str, ...]) -> tuple[str, ...]:
+    config = json.loads((model_dir / "config.json").read_text())
+    top = int(config.get("num_hidden_layers") or config.get("n_layer")) - 1
+    return tuple(rf"\.{top}\.{re.escape(m)}\.weight$" for m in modules)
+
+
+def _measure(chain: Chain, stage: int, stage_dir: Path, base_dir: Path, patterns: tuple[str, ...] | None,
+             analysis: AnalysisOptions, cache_dir: str | None) -> dict[str, list[dict[str, Any]]]:
+    """Every task's re-fitted-head accuracy, forgetting against the base, and (stage > 0) the scan."""
+    from lorascope.pipelines.forget import ForgetOptions, forget
+    from lorascope.pipelines.scan import ScanOptions, scan
+
+    config = chain.config
+    tag = {"chain": chain.name, "method": config.method, "rank": config.rank if config.method == "lora" else None,
+           "alpha": config.resolved_alpha, "lr": config.resolved_lr, "stage": stage,
+           "trained_task": chain.tasks[stage - 1] if stage else None}
+    accuracy = [{**tag, "task": task, "task_index": i + 1, "trained": i < stage,
+                 "accuracy": refit_head_accuracy(stage_dir, task, config.max_length, config.test_examples,
+                                                 chain.budget, config.eval_batch_size)}
+                for i, task in enumerate(chain.tasks)]
+    lm_loss = forgetting = None
+    if config.forget_chunks:
+        options = ForgetOptions(chunks=config.forget_chunks, chunk_length=config.forget_chunk_length)
+        lost = forget(stage_dir, base=base_dir if stage else None, cache_dir=cache_dir, options=options)
+        lm_loss, forgetting = lost.loss, (lost.forgetting if stage else 0.0)  # stage 0 is the base itself
+    tables: dict[str, list[dict[str, Any]]] = {"accuracy": accuracy}
+    stage_row = {**tag, "lm_loss": lm_loss, "forgetting": forgetting, "intruders": 0 if not stage else None,
+                 "model_dir": str(stage_dir)}
+    if stage and patterns:
+        options = ScanOptions(k=analysis.k, epsilon=analysis.epsilon, epsilons=tuple(analysis.epsilons),
+                              map_size=analysis.map_size, include=patterns, cache_dir=cache_dir)
+        found = scan(base_dir, stage_dir, options)
+        rows = scan_rows(found, tag, maps=True)
+        chosen = _similarity_patterns(base_dir, chain.similarity_modules)
+        rows["similarity"] = [r for r in rows["similarity"] if any(re.search(p, r["matrix"]) for p in chosen)]
+        tables.update({k: v for k, v in rows.items() if k != "k_fraction_sweep"})
+        stage_row["intruders"] = found.total_intruders
+    tables["stages"] = [stage_row]
+    return tables
+
+
+def continual_chain(chain: Chain, out_dir: str, analysis: AnalysisOptions,
+                    cache_dir: str | None) -> dict[str, list[dict[str, Any]]]:
+    """Run (or resume) `chain` in `out_dir`; {table: rows} over every stage."""
+    from lorascope.pipelines.train import train
+    from lorascope.training.registry import load_task, resolve_model
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    base_dir = resolve_model(chain.config.model, cache_dir)
+    previous, patterns = base_dir, None
+    parts = []
+    for stage in range(len(chain.tasks) + 1):
+        stage_dir = base_dir if stage == 0 else out / f"stage-{stage}"
+        if stage:
+            run_dir = out / f"train-{stage}"
+            if not (stage_dir / "config.json").is_file():
+                config = replace(chain.config, model=str(previous), task=chain.tasks[stage - 1])
+                result = train(config, run_dir, cache_dir=cache_dir)
+                merge_into_lm(previous, run_dir / result.final["checkpoint"],
+                              len(load_task(config.task).labels), stage_dir)
+            patterns = trained_matrix_patterns(run_dir)
+        record = out / f"stage-{stage}.json"
+        if record.is_file():
+            tables = json.loads(record.read_text())
+        else:
+            tables = _measure(chain, stage, stage_dir, base_dir, patterns, analysis, cache_dir)
+            atomic_write_text(record, json.dumps(tables, default=str))
+        parts.append(tables)
+        previous = stage_dir
+    merged: dict[str, list[dict[str, Any]]] = {}
+    for part in parts:
+        for name, rows in part.items():
+            merged.setdefault(name, []).extend(rows)
+    return merged
+
+
+def chain_settings(chain: Chain) -> dict[str, Any]:
+    """The settings a chain's ledger key is computed from."""
+    settings = dataclasses.asdict(chain)
+    settings["config"] = {k: v for k, v in chain.config.to_json().items() if k != "threads"}
+    return settings
