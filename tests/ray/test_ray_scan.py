@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +137,30 @@ def test_cli_executor_ray(cluster, inputs, local, tmp_path, capsys):
     assert "wrote 3 scans" in capsys.readouterr().out
     _same_as_local(local, out)
     assert json.loads((out / INDEX_FILE).read_text())["executor"] == "ray"
+
+
+def _stable(rows: list[dict]) -> list[dict]:
+    """Table rows less what differs between any two runs: timings and the output paths."""
+    return [{k: v for k, v in row.items() if not (k.endswith("seconds") or k.startswith("sec_") or
+                                                   k in ("run_dir", "checkpoint"))} for row in rows]
+
+
+def test_a_tiny_recipe_runs_under_ray_with_the_local_results(cluster, tmp_path):
+    from lorascope.experiments.tables import read_table
+    from lorascope.pipelines.experiment import run_experiment
+    from training import toys
+
+    experiment = Path(__file__).resolve().parents[2] / "experiments" / "rank_sweep.toml"
+    tiny = {"train": {"model": str(toys.tiny_llama_dir(tmp_path / "llama")), "train_layers": "top:2",
+                      "max_length": 32, "train_examples": 64, "test_examples": 32, "forget_chunks": 2,
+                      "forget_chunk_length": 48, "eval_batch_size": 32, "max_steps": 8}}
+    results = {}
+    for executor in ("local", "ray"):
+        result = run_experiment(experiment, "quick", tmp_path / executor, executor=executor, overrides=tiny,
+                                cache_dir=tmp_path / f"cache-{executor}")
+        assert result.ran > 1 and result.manifest["executor"] == executor
+        results[executor] = {name: _stable(read_table(result.table_path(name))) for name in result.manifest["tables"]}
+    assert results["ray"] == results["local"]
+    again = run_experiment(experiment, "quick", tmp_path / "ray", executor="ray", overrides=tiny,
+                           cache_dir=tmp_path / "cache-ray")
+    assert again.ran == 0 and again.reused == result.ran  # the ledger written by the Ray run resumes it
