@@ -197,3 +197,16 @@ def test_continual_every_stage_measures_every_task(tiny, cache_dir, tmp_path, mo
         chain_dir = Path(stages[1][1]["model_dir"]).parent
         final = json.loads((chain_dir / "train-1" / "results.jsonl").read_text().splitlines()[-1])
         assert stages[1][1]["intruders"] == final["intruders"]
+
+
+def test_cli_reruns_through_the_ledger(rank_sweep, tiny, cache_dir, capsys):
+    from lorascope.cli import main
+
+    sets = [f"train.{k}={json.dumps(v)}" for k, v in {**tiny["train"], "max_steps": 8}.items()]
+    args = ["run", str(EXPERIMENTS / "rank_sweep.toml"), "--profile", "quick", "--out", str(rank_sweep.out),
+            "--cache-dir", str(cache_dir), "-q"]
+    for item in sets:
+        args += ["--set", item]
+    assert main(args) == 0
+    line = capsys.readouterr().out
+    assert f"0 job(s) ran, {rank_sweep.ran} reused" in line and "runs (" in line
