@@ -197,6 +197,8 @@ def test_continual_every_stage_measures_every_task(tiny, cache_dir, tmp_path, mo
         chain_dir = Path(stages[1][1]["model_dir"]).parent
         final = json.loads((chain_dir / "train-1" / "results.jsonl").read_text().splitlines()[-1])
         assert stages[1][1]["intruders"] == final["intruders"]
+        kept = sorted(p.name for p in chain_dir.glob("stage-*") if p.is_dir())
+        assert kept == [f"stage-{len(tasks)}"]  # earlier merged models are deleted once recorded
 
 
 def test_cli_reruns_through_the_ledger(rank_sweep, tiny, cache_dir, capsys):

@@ -37,6 +37,7 @@ class Chain:
     tasks: tuple[str, ...]
     budget: HeadBudget
     similarity_modules: tuple[str, ...]  # module types in the top block, e.g. "self_attn.q_proj"
+    keep_stages: bool = False  # keep every merged stage checkpoint (else only the last one stays on disk)
 
 
 def merge_into_lm(previous: Path, checkpoint: Path, num_labels: int, dest: Path) -> Path:
@@ -116,10 +117,16 @@ def continual_chain(chain: Chain, out_dir: str, analysis: AnalysisOptions,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base_dir = resolve_model(chain.config.model, cache_dir)
-    previous, patterns = base_dir, None
+    previous = base_dir
     parts = []
     for stage in range(len(chain.tasks) + 1):
         stage_dir = base_dir if stage == 0 else out / f"stage-{stage}"
+        record = out / f"stage-{stage}.json"
+        if record.is_file():  # measured before; the next stage's training needs only this stage's folder
+            parts.append(json.loads(record.read_text()))
+            previous = stage_dir
+            continue
+        patterns = None
         if stage:
             run_dir = out / f"train-{stage}"
             if not (stage_dir / "config.json").is_file():
@@ -128,13 +135,11 @@ def continual_chain(chain: Chain, out_dir: str, analysis: AnalysisOptions,
                 merge_into_lm(previous, run_dir / result.final["checkpoint"],
                               len(load_task(config.task).labels), stage_dir)
             patterns = trained_matrix_patterns(run_dir)
-        record = out / f"stage-{stage}.json"
-        if record.is_file():
-            tables = json.loads(record.read_text())
-        else:
-            tables = _measure(chain, stage, stage_dir, base_dir, patterns, analysis, cache_dir)
-            atomic_write_text(record, json.dumps(tables, default=str))
+        tables = _measure(chain, stage, stage_dir, base_dir, patterns, analysis, cache_dir)
+        atomic_write_text(record, json.dumps(tables, default=str))
         parts.append(tables)
+        if stage >= 2 and not chain.keep_stages:  # recorded, and no longer needed to train the next stage
+            shutil.rmtree(out / f"stage-{stage - 1}", ignore_errors=True)
         previous = stage_dir
     merged: dict[str, list[dict[str, Any]]] = {}
     for part in parts:

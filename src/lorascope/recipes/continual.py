@@ -32,6 +32,7 @@ class Grid:
     head_batch_size: int = 32
     head_lr: float = 1e-3
     similarity_modules: list[str] = field(default_factory=lambda: ["self_attn.q_proj", "mlp.down_proj"])
+    keep_stages: bool = False  # keep every merged stage checkpoint (a full model each); else only the last
 
     def __post_init__(self) -> None:
         if len(self.tasks) < 2 or len(set(self.tasks)) != len(self.tasks):
@@ -71,7 +72,7 @@ def run(ctx: Context) -> Tables:
             lora_lr_product=grid.lora_lr_product)
     jobs = []
     for name, config in configs.items():
-        chain = Chain(name, config, tuple(grid.tasks), budget, tuple(grid.similarity_modules))
+        chain = Chain(name, config, tuple(grid.tasks), budget, tuple(grid.similarity_modules), grid.keep_stages)
         planned = Planned("continual", {"chain": chain_settings(chain), "analysis": vars(ctx.experiment.analysis)},
                           continual_chain, (chain, "", ctx.experiment.analysis, ctx.cache_dir))
         folder = str(ctx.out / "continual" / f"{name}-{planned.key.split('-')[-1][:8]}")
