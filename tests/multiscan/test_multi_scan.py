@@ -68,6 +68,18 @@ def test_base_index_is_built_once_for_all_inputs(inputs, tmp_path, monkeypatch):
     assert again.index_hits == len(set().union(*(planned[str(p)] for p in inputs.adapters)))
 
 
+def test_an_index_built_by_lorascope_index_is_used(inputs, tmp_path):
+    from lorascope.index import index_layout
+    from lorascope.pipelines.index import build_index
+
+    built = build_index(inputs.base, cache_dir=tmp_path / "cache")
+    report = multi_scan(inputs.base, [inputs.full], tmp_path / "out", ScanOptions(k=4, cache_dir=tmp_path / "cache"))
+    assert report.index_built == 0 and report.computed_in_scans == 0
+    assert report.index_hits == len(built.matrices) == len(report.scans[0].result.matrices)
+    listing = read_json(tmp_path / "out" / INDEX_FILE)
+    assert listing["index"]["root"] == str(index_layout(tmp_path / "cache").root) == str(built.root)
+
+
 def test_without_the_index_every_job_computes_its_own(inputs, tmp_path):
     opts = ScanOptions(k=4, cache=False)
     report = multi_scan(inputs.base, [inputs.adapters[0]], tmp_path / "out", opts, RunOptions(group_size=2))

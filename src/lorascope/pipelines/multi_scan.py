@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from lorascope.atomic import atomic_write_text
+from lorascope.cache import cache_root
 from lorascope.errors import InputError
 from lorascope.executor import Job, check_executor, run_jobs
 from lorascope.index import index_layout
@@ -98,7 +99,7 @@ class MultiScanReport:
     retries: list[Retry]
     seconds: float
 
-    def to_json(self, run: RunOptions, cache_root: Path | None, error: str | None = None) -> dict[str, Any]:
+    def to_json(self, run: RunOptions, index_root: Path | None, error: str | None = None) -> dict[str, Any]:
         """The index file DIR/scans.json."""
         return {
             "lorascope_version": _version(), "base": self.base, "executor": self.executor,
@@ -106,7 +107,7 @@ class MultiScanReport:
             "scans": [{"tuned": e.tuned, "json": e.json_path.name, "tuned_kind": e.result.tuned_kind,
                        "matrices": len(e.result.matrices), "total_intruders": e.result.total_intruders,
                        "jobs": e.jobs} for e in self.scans],
-            "index": {"root": None if cache_root is None else str(cache_root), "jobs": self.index_jobs,
+            "index": {"root": None if index_root is None else str(index_root), "jobs": self.index_jobs,
                       "built": self.index_built, "hits": self.index_hits, "seconds": round(self.index_seconds, 3),
                       "computed_in_scans": self.computed_in_scans},
             "retries": [{"job": r.job, "attempt": r.attempt, "error": r.error} for r in self.retries],
@@ -292,13 +293,14 @@ def multi_scan(base: str | Path, tuned: Sequence[str | Path], out: str | Path, o
     inputs = expand_inputs(tuned)
     names = output_names(inputs)
     planned = [_planned_names(base_path, path, opts) for path in inputs]
-    cache_root = index_layout(opts.cache_dir).root if opts.cache else None
-    job_opts = replace(opts, cache_dir=cache_root)  # one absolute index folder for every job, on every node
+    cache = Path(os.path.abspath(cache_root(opts.cache_dir))) if opts.cache else None
+    job_opts = replace(opts, cache_dir=cache)  # one absolute cache folder for every job, on every node
+    index_root = None if cache is None else index_layout(cache).root
     cpus = run.threads * check_workers(opts.workers)
     base_abs = os.path.abspath(base_path)
 
     needed = list(dict.fromkeys(n for names_of in planned for n in names_of))
-    index_jobs = [] if cache_root is None else [
+    index_jobs = [] if cache is None else [
         Job(f"index {i + 1}/{-(-len(needed) // run.group_size)}", index_group, (base_abs, group, job_opts, run.threads),
             cpus)
         for i, group in enumerate(_groups(needed, run.group_size))]
@@ -367,10 +369,10 @@ def multi_scan(base: str | Path, tuned: Sequence[str | Path], out: str | Path, o
             run_jobs(scan_jobs, run.executor, on_result=scanned, address=run.address, retries=run.retries,
                      on_retry=retried)
     except Exception as e:
-        atomic_write_text(out / INDEX_FILE, json.dumps(report().to_json(run, cache_root, error=str(e)), indent=1)
+        atomic_write_text(out / INDEX_FILE, json.dumps(report().to_json(run, index_root, error=str(e)), indent=1)
                           + "\n")
         raise
     final = report()
-    atomic_write_text(final.index_path, json.dumps(final.to_json(run, cache_root), indent=1) + "\n")
+    atomic_write_text(final.index_path, json.dumps(final.to_json(run, index_root), indent=1) + "\n")
     return final
 
