@@ -142,6 +142,8 @@ def test_run_options_are_checked():
         RunOptions(threads=0)
     with pytest.raises(InputError, match="--address .* needs --executor ray"):
         RunOptions(address="auto")
+    with pytest.raises(InputError, match="--device cuda with --executor ray"):
+        multi_scan("base", ["x"], "out", ScanOptions(device="cuda"), RunOptions(executor="ray"))
 
 
 def test_ray_missing_says_how_to_install(inputs, tmp_path, monkeypatch):

@@ -286,6 +286,9 @@ def multi_scan(base: str | Path, tuned: Sequence[str | Path], out: str | Path, o
     out = Path(out)
     _check_out(out)
     if run.executor == "ray":
+        if str(opts.device) != "cpu":
+            raise InputError(f"--device {opts.device} with --executor ray: Ray tasks here reserve CPUs only (Ray "
+                             "hides GPUs from them); scan on a GPU with --executor local")
         from lorascope.ray_executor import import_ray
 
         import_ray()  # not installed: an InputError now, before anything is planned or written
