@@ -101,3 +101,18 @@ def test_ledger_records_and_keys(tmp_path):
     (ledger.dir / f"{key}.json").write_text("{broken")
     with pytest.raises(InputError, match=key):
         ledger.get(key)
+
+
+def test_unknown_executor_fails_before_any_work(tmp_path):
+    from lorascope.pipelines.experiment import run_experiment
+
+    with pytest.raises(InputError, match="--executor"):
+        run_experiment(EXPERIMENTS / "seeds.toml", "quick", tmp_path / "out", executor="dask")
+    assert not (tmp_path / "out").exists()
+
+
+def test_overrides_are_checked_like_the_file(tmp_path):
+    with pytest.raises(InputError, match="train.rnak"):
+        load_experiment(EXPERIMENTS / "seeds.toml", "quick", {"train": {"rnak": 2}})
+    with pytest.raises(InputError, match="override trian"):
+        load_experiment(EXPERIMENTS / "seeds.toml", "quick", {"trian": {"rank": 2}})
