@@ -160,6 +160,8 @@ def _weights_file_in(folder: Path) -> Path:
         )
     if not any(folder.iterdir()):
         raise InputError(f"{folder}: the folder is empty")
+    for link in sorted(p for p in folder.iterdir() if p.is_symlink() and not p.exists()):
+        existing_path(link, "weights")  # a looping or dangling link where weights should be: name it
     raise InputError(
         f"{folder}: no weights found (expected model.safetensors, model.safetensors.index.json, "
         "or a PEFT adapter with adapter_config.json)"

@@ -130,6 +130,17 @@ def _conv1d_warning(store: TensorStore, names: Sequence[str]) -> list[str]:
     return []
 
 
+def _dtype_warning(base: TensorStore, tuned: TensorStore, pairs: Sequence[MatrixPair]) -> list[str]:
+    """Pairs stored in different precisions: ΔW then also holds the rounding between them; say so."""
+    mixed = [(p.name, base.info(p.name).dtype, tuned.info(p.tuned_name).dtype) for p in pairs
+             if base.info(p.name).dtype != tuned.info(p.tuned_name).dtype]
+    if not mixed:
+        return []
+    name, a, b = mixed[0]
+    return [f"{len(mixed)} matrices differ in dtype between BASE and TUNED (e.g. {name!r}: {a} vs {b}); "
+            "ΔW includes the rounding between the two precisions, which inflates its ranks"]
+
+
 def _plan_checkpoint(
     base_path: Path,
     tuned_path: Path,
@@ -201,6 +212,7 @@ def _plan_checkpoint(
     warnings = [] if model_type(config) else _conv1d_warning(base, list(base_mats))
     if mapper.strip or mapper.add:
         warnings.append(mapper.describe())
+    warnings += _dtype_warning(base, tuned, pairs)
     return _finish(base_path, tuned_path, "checkpoint", pairs, skipped, problems, warnings, allow_missing)
 
 

@@ -53,6 +53,13 @@ def staged_dir(out: Path, *, force: bool) -> Iterator[Path]:
     try:
         yield tmp
         _commit(tmp, out, force)
+    except (InputError, OSError) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, InputError) and str(tmp) not in str(err):
+            raise
+        # a failed write names the hidden folder, which is gone now: name --out instead
+        why = str(err).replace(str(tmp), str(out)) if isinstance(err, InputError) else (err.strerror or str(err))
+        raise InputError(f"--out {out}: writing failed, nothing was written: {why}") from err
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
