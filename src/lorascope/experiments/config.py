@@ -71,7 +71,6 @@ class Experiment:
     train: dict[str, Any]  # TrainConfig fields shared by every run (validated)
     analysis: AnalysisOptions
     grid: Any  # the recipe's Grid dataclass instance
-    raw: dict[str, Any]  # the merged sections as read, for the manifest
 
     def train_config(self, **changes: Any) -> TrainConfig:
         """The shared [train] settings with `changes` on top, as a validated TrainConfig."""
@@ -126,7 +125,7 @@ def load_experiment(path: str | Path, profile: str | None = None,
     analysis = _build(path, "analysis", sections["analysis"], AnalysisOptions)
     grid = _build(path, "grid", sections["grid"], grid_cls)
     return Experiment(path=path, recipe=recipe, description=description, profile=profile or "default",
-                      profiles=tuple(profiles), train=train, analysis=analysis, grid=grid, raw=sections)
+                      profiles=tuple(profiles), train=train, analysis=analysis, grid=grid)
 
 
 def _table(path: Path, name: str, value: Any) -> dict[str, Any]:

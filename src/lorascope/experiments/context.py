@@ -43,7 +43,7 @@ class Context:
     out: Path
     executor: str = "local"
     cache_dir: str | None = None
-    log: Callable[[str], None] = print
+    log: Callable[[str], None] = lambda message: None
     ran: int = 0
     reused: int = 0
 

@@ -22,7 +22,7 @@ def run_tag(config: TrainConfig, run_id: str) -> dict[str, Any]:
     return {"run_id": run_id, "method": config.method,
             "rank": config.rank if config.method == "lora" else None, "alpha": config.resolved_alpha,
             "lr": config.resolved_lr, "seed": config.seed, "task": config.task, "model": config.model,
-            "freeze_a": getattr(config, "freeze_a", False)}
+            "freeze_a": config.freeze_a}
 
 
 def trained_matrix_patterns(run_dir: Path) -> tuple[str, ...]:

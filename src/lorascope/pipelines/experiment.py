@@ -42,7 +42,7 @@ class ExperimentResult:
 
 
 def default_out(path: str | Path, profile: str | None) -> Path:
-    """results/NAME-PROFILE beside the current directory."""
+    """results/NAME-PROFILE under the current directory."""
     return Path("results") / f"{Path(path).stem}-{profile or 'default'}"
 
 
