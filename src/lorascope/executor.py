@@ -8,7 +8,8 @@ jobs can run locally or on a cluster (`pip install lorascope[ray]`) with identic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +34,19 @@ def check_executor(executor: str) -> Executor:
     if executor not in EXECUTORS:
         raise InputError(f"--executor must be one of {', '.join(EXECUTORS)}; got {executor!r}")
     return executor  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def executor_session(executor: Executor, address: str | None = None) -> Iterator[None]:
+    """Keep one executor connection across several run_jobs calls (Ray: one instance for all, not one per call)."""
+    check_executor(executor)
+    if executor != "ray":
+        yield
+        return
+    from lorascope.ray_executor import ray_session
+
+    with ray_session(address):
+        yield
 
 
 def run_jobs(jobs: Sequence[Job], executor: Executor = "local", *,

@@ -25,7 +25,7 @@ import torch
 from lorascope.atomic import atomic_write_text
 from lorascope.cache import cache_root
 from lorascope.errors import InputError
-from lorascope.executor import Job, check_executor, run_jobs
+from lorascope.executor import Job, check_executor, executor_session, run_jobs
 from lorascope.index import index_layout
 from lorascope.index.parallel import check_workers
 from lorascope.pipelines.index import IndexOptions, IndexReport, build_index
@@ -254,15 +254,6 @@ def _planned_names(base: Path, tuned: Path, opts: ScanOptions) -> list[str]:
     return [pair.name for pair in plan.pairs]
 
 
-def _session(run: RunOptions) -> contextlib.AbstractContextManager:
-    """One Ray connection for both phases (else each run_jobs call would start its own instance)."""
-    if run.executor != "ray":
-        return contextlib.nullcontext()
-    from lorascope.ray_executor import ray_session
-
-    return ray_session(run.address)
-
-
 def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: is a file, expected a folder")
@@ -366,7 +357,7 @@ def multi_scan(base: str | Path, tuned: Sequence[str | Path], out: str | Path, o
     if progress is not None:
         progress(0, total, "")
     try:
-        with _session(run):
+        with executor_session(run.executor, run.address):
             run_jobs(index_jobs, run.executor, on_result=indexed, address=run.address, retries=run.retries,
                      on_retry=retried)
             run_jobs(scan_jobs, run.executor, on_result=scanned, address=run.address, retries=run.retries,
