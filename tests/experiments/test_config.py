@@ -30,6 +30,13 @@ def test_shipped_files_parse(path, profile):
     exp.train_config()  # the shared settings form a valid TrainConfig
 
 
+def test_continual_full_profile_has_four_real_tasks():
+    from lorascope.training.registry import TASKS
+
+    tasks = load_experiment(EXPERIMENTS / "continual.toml", "full").grid.tasks
+    assert len(tasks) >= 4 and set(tasks) <= set(TASKS)
+
+
 def test_profile_overrides_key_by_key():
     base = load_experiment(EXPERIMENTS / "rank_sweep.toml")
     quick = load_experiment(EXPERIMENTS / "rank_sweep.toml", "quick")

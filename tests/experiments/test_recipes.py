@@ -176,11 +176,12 @@ def test_continual_every_stage_measures_every_task(tiny, cache_dir, tmp_path, mo
     kill = False
     result = quick("continual", tmp_path, tiny, cache_dir, **small)
     # the stages measured before the kill come from their records: only stages 2.. of that chain ran again
-    assert sorted({p.name for p in calls if p.parent == killed_chain}) == ["stage-2", "stage-3", "stage-4"]
     t = tables(result)
     grid = result.manifest["settings"]["grid"]
+    again = sorted({p.name for p in calls if p.parent == killed_chain})
+    assert again == [f"stage-{i}" for i in range(2, len(grid["tasks"]) + 1)]
     tasks, chains = grid["tasks"], {r["chain"] for r in t["stages"]}
-    assert len(tasks) >= 4 and len(chains) == int(grid["full"]) + len(grid["ranks"])
+    assert len(tasks) >= 3 and len(chains) == int(grid["full"]) + len(grid["ranks"])
     for chain in chains:
         for stage in range(len(tasks) + 1):
             rows = [r for r in t["accuracy"] if r["chain"] == chain and r["stage"] == stage]
