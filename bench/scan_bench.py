@@ -224,13 +224,15 @@ def run_naive(model: Model, names: list[str]) -> tuple[Phase, Phase]:
             Phase(t_base + t_full, (t_base + t_full) / n, peak, verdicts=full_v))
 
 
-def run_scan(model: Model, tuned: Path, names: list[str], cache: Path, workers: int, device: str) -> Phase:
+def run_scan(model: Model, tuned: Path, names: list[str], cache: Path, workers: int, device: str,
+             update_stats: bool = True) -> Phase:
     include = ["^(" + "|".join(n.replace(".", r"\.") for n in names) + ")$"]
     gc.collect()
     before = rss_mb()
     reset_peak()
     t = time.perf_counter()
-    result = lorascope.scan(model.base, tuned, include=include, cache_dir=cache, workers=workers, device=device)
+    result = lorascope.scan(model.base, tuned, include=include, cache_dir=cache, workers=workers, device=device,
+                            update_stats=update_stats)
     seconds = time.perf_counter() - t
     peak = peak_rss_mb()
     return Phase(seconds, seconds / len(names), peak, before, lorascope_verdicts(result),
@@ -315,11 +317,13 @@ def main(argv: list[str] | None = None) -> int:
             label = f"{shape[0]}×{shape[1]}"
             naive_lora, naive_full = run_naive(model, names)
             print(f"{label}: naive {naive_lora.per_matrix:.1f} / {naive_full.per_matrix:.1f} s per matrix", flush=True)
-            for kind, tuned, naive in (("LoRA adapter", model.adapter, naive_lora),
-                                       ("full checkpoint", model.full, naive_full)):
+            for kind, tuned, naive, stats in (("LoRA adapter", model.adapter, naive_lora, True),
+                                              ("full checkpoint", model.full, naive_full, True),
+                                              ("full checkpoint, --no-update-stats", model.full, naive_full, False)):
+                # The last row does the work naive does (the intruder test, no ΔW effective rank).
                 cache = work / f"cache-{kind.split()[0]}-{label}"
-                cold = run_scan(model, tuned, names, cache, args.workers, args.device)
-                warm = run_scan(model, tuned, names, cache, args.workers, args.device)
+                cold = run_scan(model, tuned, names, cache, args.workers, args.device, stats)
+                warm = run_scan(model, tuned, names, cache, args.workers, args.device, stats)
                 print(f"{label} {kind}: cold {cold.per_matrix:.2f} s, warm {warm.per_matrix:.2f} s per matrix",
                       flush=True)
                 same_c, cos_c = compare(naive, cold)
@@ -339,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         extrapolate = None
         if all(s in shapes for s in SHAPES if SHAPES[s][1]):
             extrapolate = {}
-            for kind in ("LoRA adapter", "full checkpoint"):
+            for kind in ("LoRA adapter", "full checkpoint", "full checkpoint, --no-update-stats"):
                 for i, what in enumerate(("naive", "lorascope cold", "lorascope warm")):
                     total = sum(LAYERS_7B * count * per_shape_seconds[(kind, s)][i]
                                 for s, (_, count) in SHAPES.items() if count)

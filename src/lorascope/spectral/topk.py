@@ -154,27 +154,20 @@ def _lowrank_block(op: TunedOperator, base: BaseSpectrum, count: int, k: int) ->
     W0, B, A, s = op.W, op.B, op.A, op.scale
     m, n = W0.shape
     p = min(m, n)
-    # The three (m, p)-sized products run in U0's precision: float32 for an indexed base, whose stored
-    # values are no more precise than that; the result is only a start, checked against the real W_t.
-    U0 = base.U.to(device=W0.device)
-    if U0.dtype != torch.float32:
-        U0 = U0.to(torch.float64)
+    # float64 products: float32 ones (as precise as an indexed U0's stored values) leave residuals ~1e-6,
+    # which a near-degenerate pair's gap turns into bounds above TRUST, and then Krylov must polish.
+    U0 = base.U.to(device=W0.device, dtype=torch.float64)
     S0 = base.S.to(device=W0.device, dtype=torch.float64)
-
-    def coords(Z: torch.Tensor) -> torch.Tensor:  # U0ᵀ Z in float64
-        return (U0.T @ Z.to(U0.dtype)).to(torch.float64)
-
-    X = coords(W0 @ A.T)  # (p, r): W0 Aᵀ in the U0 coordinates (it has no component outside span U0)
-    Yb = coords(B)
+    X = U0.T @ (W0 @ A.T)  # (p, r): W0 Aᵀ in the U0 coordinates (it has no component outside span U0)
+    Yb = U0.T @ B
     if m > p:  # U0 does not span R^m: add the part of B outside it
-        U64 = U0.to(torch.float64)
-        Bp = B - U64 @ Yb
-        Bp = Bp - U64 @ (U64.T @ Bp)
+        Bp = B - U0 @ Yb
+        Bp = Bp - U0 @ (U0.T @ Bp)
         Qp, sv, _ = torch.linalg.svd(Bp, full_matrices=False)
         ref = float(torch.linalg.matrix_norm(B, ord=2)) if B.numel() else 0.0
         Qp = Qp[:, : int((sv > 1e-12 * ref).sum())] if ref > 0 else Qp[:, :0]
         if Qp.shape[1]:
-            Qp = torch.linalg.qr(Qp - U64 @ (U64.T @ Qp))[0]
+            Qp = torch.linalg.qr(Qp - U0 @ (U0.T @ Qp))[0]
         Y = torch.cat([Yb, Qp.T @ B])
         Xt = torch.cat([X, X.new_zeros(Qp.shape[1], X.shape[1])])
     else:
@@ -187,8 +180,12 @@ def _lowrank_block(op: TunedOperator, base: BaseSpectrum, count: int, k: int) ->
         YtZ = Y.T @ Z
         return diag[:, None] * Z + s * (Xt @ YtZ + Y @ (Xt.T @ Z)) + (s * s) * (Y @ (G @ YtZ))
 
-    eig = top_eigenpairs(apply, d, count, k, device=W0.device, seed=_SEED)
-    block = (U0 @ eig.vectors[:p].to(U0.dtype)).to(torch.float64)
+    # Start from where the answer lies: W0's top directions (unit vectors here) and the update's span.
+    half = count // 2
+    start = torch.cat([torch.eye(d, half, dtype=torch.float64, device=W0.device),
+                       torch.linalg.qr(torch.cat([Xt, Y], dim=1))[0][:, : count - half]], dim=1)
+    eig = top_eigenpairs(apply, d, count, k, device=W0.device, seed=_SEED, start=start)
+    block = U0 @ eig.vectors[:p]
     if Qp is not None and Qp.shape[1]:
         block = block + Qp @ eig.vectors[p:]
     return torch.linalg.qr(block)[0]
