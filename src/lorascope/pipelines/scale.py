@@ -20,6 +20,7 @@ W0 + s·B·A) gives a full checkpoint in the layout and dtypes of TUNED (or of B
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -33,7 +34,7 @@ import torch
 
 from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
-from lorascope.index import IndexLayout, index_layout, obtain, tensor_key
+from lorascope.index import IndexLayout, clean_tmp, index_layout, obtain, tensor_key
 from lorascope.spectral import (
     BaseSpectrum,
     LowRankUpdate,
@@ -651,6 +652,9 @@ def scale(
         )
 
     layout = index_layout(opts.cache_dir) if opts.cache and opts.target != "whole-update" else None
+    if layout is not None:
+        with contextlib.suppress(OSError):
+            clean_tmp(layout)  # temp folders of killed runs, as scan and index do
     scaled: list[ScaledMatrix] = []
     untouched: list[str] = []
     for i, pair in enumerate(plan.pairs):

@@ -1,14 +1,17 @@
 """An output folder that appears whole or not at all: built in a hidden sibling, then renamed into place.
 
-A killed run leaves only the hidden `.NAME.tmp-*` sibling behind, never a half-written model at NAME. With
-`force`, an existing NAME is renamed away, the new folder renamed in, and only then the old one deleted.
+A killed run leaves only the hidden `.NAME.tmp-HOST-PID-*` sibling behind, never a half-written model at NAME;
+the next run for NAME removes such siblings of dead processes on this host. With `force`, an existing NAME is
+renamed away, the new folder renamed in, and only then the old one deleted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -43,11 +46,45 @@ def check_out_dir(out: str | Path, *, force: bool, inputs: Sequence[Path], optio
     return out
 
 
+def _host() -> str:
+    return "".join(c if c.isalnum() else "_" for c in socket.gethostname()) or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError, IndexError):  # a zombie is dead for our purpose
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def _prefix(out: Path, kind: str) -> str:
+    return f".{out.name}.{kind}-{_host()}-{os.getpid()}-"
+
+
+def remove_dead_siblings(out: Path) -> list[Path]:
+    """Delete the hidden staging folders of `out` left by killed runs (this host, process gone); their paths."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(?:tmp|old)-(?P<host>[^-]+)-(?P<pid>\d+)-[^-]*")
+    removed = []
+    with contextlib.suppress(OSError):
+        for path in out.parent.iterdir():
+            found = pattern.fullmatch(path.name)
+            if found and found["host"] == _host() and path.is_dir() and not _alive(int(found["pid"])):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def staged_dir(out: Path, *, force: bool) -> Iterator[Path]:
     """Yield an empty hidden folder beside `out`; on success it becomes `out`, on error it is removed."""
+    remove_dead_siblings(out)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_prefix(out, "tmp"), dir=out.parent))
     except OSError as err:
         raise InputError(f"--out {out}: cannot create a folder beside it ({err.strerror or err})") from err
     try:
@@ -73,7 +110,7 @@ def _commit(tmp: Path, out: Path, force: bool) -> None:
         return
     if not force:
         raise InputError(f"--out {out}: became non-empty while writing; nothing was replaced")
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    old = Path(tempfile.mkdtemp(prefix=_prefix(out, "old"), dir=out.parent))
     old.rmdir()
     os.replace(out, old)
     try:
