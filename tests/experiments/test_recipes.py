@@ -213,3 +213,30 @@ def test_cli_reruns_through_the_ledger(rank_sweep, tiny, cache_dir, capsys):
     assert main(args) == 0
     line = capsys.readouterr().out
     assert f"0 job(s) ran, {rank_sweep.ran} reused" in line and "runs (" in line
+
+
+def test_head_inputs_from_the_cached_bottom_equal_the_full_forward(tiny_llama, cache_dir, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from lorascope.experiments.continual import merge_into_lm
+    from lorascope.experiments.headfit import FrozenBottom, head_inputs
+    from lorascope.pipelines.train import TrainConfig, train
+    from lorascope.training.data import encode
+    from lorascope.training.modeling import load_tokenizer
+    from lorascope.training.registry import load_task
+
+    config = TrainConfig(model=str(tiny_llama), task="hoc_party", train_layers="top:1", max_length=32,
+                         train_examples=32, test_examples=16, batch_size=8, max_steps=4, forget_chunks=0, lr=1e-2)
+    run = train(config, tmp_path / "run", cache_dir=cache_dir)
+    stage = merge_into_lm(tiny_llama, tmp_path / "run" / run.final["checkpoint"], 2, tmp_path / "stage")
+    tok = load_tokenizer(stage)
+    data = encode(tok, load_task("hoc_party").test[:16], 32)
+    model = AutoModelForSequenceClassification.from_pretrained(stage, num_labels=2, pad_token_id=tok.pad_token_id)
+    model.eval()
+    full = head_inputs(model, data, tok.pad_token_id, 8)
+    bottom = FrozenBottom(tiny_llama, 2, cache_dir / "hidden")
+    cached = head_inputs(model, data, tok.pad_token_id, 8, bottom.start, bottom.cache(data, 32, 8))
+    assert full.shape == (16, 32) and torch.allclose(full, cached, atol=1e-5)
+    # the merged stage differs from the base in the trained top block only
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_llama, num_labels=2, pad_token_id=tok.pad_token_id)
+    assert not torch.allclose(head_inputs(base.eval(), data, tok.pad_token_id, 8), full, atol=1e-5)

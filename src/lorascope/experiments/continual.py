@@ -22,7 +22,7 @@ from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
 from lorascope.experiments.config import AnalysisOptions
 from lorascope.experiments.evaluate import load_classifier
-from lorascope.experiments.headfit import HeadBudget, refit_head_accuracy
+from lorascope.experiments.headfit import FrozenBottom, HeadBudget, refit_head_accuracy
 from lorascope.experiments.jobs import trained_matrix_patterns
 from lorascope.experiments.rows import scan_rows
 from lorascope.training.config import TrainConfig
@@ -83,9 +83,16 @@ def _measure(chain: Chain, stage: int, stage_dir: Path, base_dir: Path, patterns
     tag = {"chain": chain.name, "method": config.method, "rank": config.rank if config.method == "lora" else None,
            "alpha": config.resolved_alpha, "lr": config.resolved_lr, "stage": stage,
            "trained_task": chain.tasks[stage - 1] if stage else None}
+    bottom = None
+    if config.top_layers is not None and config.cache_bottom:  # every stage trained only the top blocks
+        from lorascope.cache import cache_root
+
+        blocks = json.loads((base_dir / "config.json").read_text()).get("num_hidden_layers")
+        if blocks and blocks > config.top_layers:
+            bottom = FrozenBottom(base_dir, blocks - config.top_layers, cache_root(cache_dir) / "hidden")
     accuracy = [{**tag, "task": task, "task_index": i + 1, "trained": i < stage,
                  "accuracy": refit_head_accuracy(stage_dir, task, config.max_length, config.test_examples,
-                                                 chain.budget, config.eval_batch_size)}
+                                                 chain.budget, config.eval_batch_size, bottom)}
                 for i, task in enumerate(chain.tasks)]
     lm_loss = forgetting = None
     if config.forget_chunks:

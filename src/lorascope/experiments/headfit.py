@@ -4,6 +4,10 @@ The budget is fixed and recorded (HeadBudget): the backbone's input to the head 
 hidden state of the last non-pad token, as HF's sequence classifiers pool; for encoders the pooled
 output) is computed once per example; a fresh linear head, seeded, is fitted with AdamW on `examples`
 training examples for `steps` steps of `batch_size`, then scored on the task's test examples.
+
+`FrozenBottom`: when every stage trained only the top blocks, the blocks below are the base's, so their
+output is computed once per example from the base (an on-disk cache, shared with `train`) and only the
+top blocks run for each stage.
 """
 
 from __future__ import annotations
@@ -16,8 +20,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from lorascope.errors import InputError
+from lorascope.training.bottom import (
+    HiddenCache,
+    cache_key,
+    compute_hidden,
+    inject_block_input,
+    load_or_compute,
+    model_fingerprint,
+)
 from lorascope.training.data import Encoded, encode, pad_right, take_subset
-from lorascope.training.modeling import HEAD_NAMES, load_tokenizer, quiet_transformers
+from lorascope.training.modeling import HEAD_NAMES, find_blocks, load_tokenizer, quiet_transformers
 from lorascope.training.registry import load_task
 
 
@@ -32,9 +44,38 @@ class HeadBudget:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class FrozenBottom:
+    """Blocks [0, start) of every measured model are `base_dir`'s; their outputs are cached under `root`."""
+
+    base_dir: Path
+    start: int
+    root: Path
+
+    def cache(self, data: Encoded, max_length: int, batch_size: int) -> HiddenCache:
+        """The states entering block `start` for every example of `data` (train's cache entry when it exists)."""
+        key = cache_key(model_fingerprint(self.base_dir), data.fingerprint(), self.start, max_length, "classify")
+
+        def compute() -> HiddenCache:
+            from transformers import AutoModelForSequenceClassification
+
+            pad = int(load_tokenizer(self.base_dir).pad_token_id)
+            with quiet_transformers():
+                base = AutoModelForSequenceClassification.from_pretrained(self.base_dir, num_labels=2,
+                                                                          dtype=torch.float32, pad_token_id=pad)
+            base.eval()
+            _, blocks = find_blocks(base)
+            return compute_hidden(lambda ids, mask: base(input_ids=ids, attention_mask=mask), blocks, self.start,
+                                  data.ids, pad, batch_size)
+
+        return load_or_compute(self.root, key, compute)
+
+
 @torch.no_grad()
-def head_inputs(model: nn.Module, data: Encoded, pad_id: int, batch_size: int) -> torch.Tensor:
-    """(N, hidden) inputs the classifier's head sees for each example (last non-pad token when per-token)."""
+def head_inputs(model: nn.Module, data: Encoded, pad_id: int, batch_size: int, start: int = 0,
+                cache: HiddenCache | None = None) -> torch.Tensor:
+    """(N, hidden) inputs the classifier's head sees for each example (last non-pad token when per-token);
+    with `cache`, blocks [0, start) are skipped and the cached states enter block `start`."""
     head = next((getattr(model, name) for name in HEAD_NAMES if isinstance(getattr(model, name, None), nn.Linear)),
                 None)
     if head is None:
@@ -44,10 +85,15 @@ def head_inputs(model: nn.Module, data: Encoded, pad_id: int, batch_size: int) -
     hook = head.register_forward_hook(lambda module, args, output: captured.append(args[0]))
     out = []
     try:
-        for start in range(0, len(data), batch_size):
-            ids, mask = pad_right(data.ids[start:start + batch_size], pad_id)
+        for first in range(0, len(data), batch_size):
+            idx = list(range(first, min(first + batch_size, len(data))))
+            ids, mask = pad_right([data.ids[i] for i in idx], pad_id)
             captured.clear()
-            model(input_ids=ids, attention_mask=mask)
+            if cache is None:
+                model(input_ids=ids, attention_mask=mask)
+            else:
+                with inject_block_input(find_blocks(model)[1], start, cache.batch(idx, ids.shape[1])):
+                    model(input_ids=ids, attention_mask=mask)
             x = captured[-1]
             if x.dim() == 3:
                 x = x[torch.arange(x.shape[0]), mask.sum(1) - 1]
@@ -58,7 +104,7 @@ def head_inputs(model: nn.Module, data: Encoded, pad_id: int, batch_size: int) -
 
 
 def refit_head_accuracy(model_dir: str | Path, task_name: str, max_length: int, test_examples: int | None,
-                        budget: HeadBudget, eval_batch_size: int = 32) -> float:
+                        budget: HeadBudget, eval_batch_size: int = 32, bottom: FrozenBottom | None = None) -> float:
     """Test accuracy of `model_dir`'s frozen backbone on `task_name` with a freshly fitted linear head."""
     from transformers import AutoModelForSequenceClassification
 
@@ -73,7 +119,11 @@ def refit_head_accuracy(model_dir: str | Path, task_name: str, max_length: int, 
     pool = [row for row in task.train if row[0] not in test_texts]
     train = encode(tok, take_subset(pool, budget.examples), max_length)
     test = encode(tok, task.test[:test_examples], max_length)
-    x_train, x_test = (head_inputs(model, d, pad, eval_batch_size) for d in (train, test))
+    if bottom is None:
+        x_train, x_test = (head_inputs(model, d, pad, eval_batch_size) for d in (train, test))
+    else:
+        x_train, x_test = (head_inputs(model, d, pad, eval_batch_size, bottom.start,
+                                       bottom.cache(d, max_length, eval_batch_size)) for d in (train, test))
     y_train, y_test = torch.tensor(train.labels), torch.tensor(test.labels)
     generator = torch.Generator().manual_seed(budget.seed)
     head = nn.Linear(x_train.shape[1], len(task.labels))
