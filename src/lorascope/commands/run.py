@@ -34,8 +34,9 @@ def parse_sets(items: list[str]) -> dict[str, dict[str, Any]]:
 
 def run_command(
     experiment: Annotated[Path, typer.Argument(help="an experiment file, e.g. experiments/rank_sweep.toml")],
-    profile: Annotated[str | None, typer.Option(help="quick | full (the file's [profile.NAME] sections)")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="output folder [default: results/NAME-PROFILE]")] = None,
+    profile: Annotated[str | None, typer.Option(
+        help="quick | full: the file's profile.NAME overrides (none: its base settings)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="output folder (default: results/NAME-PROFILE)")] = None,
     executor: Annotated[str, typer.Option(help="local | ray (independent runs as Ray tasks)")] = "local",
     set_: Annotated[list[str] | None, typer.Option("--set", help="override SECTION.KEY=VALUE (TOML value)")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="cache for models, hidden states, base spectra")] = None,
