@@ -123,3 +123,11 @@ def test_overrides_are_checked_like_the_file(tmp_path):
         load_experiment(EXPERIMENTS / "seeds.toml", "quick", {"train": {"rnak": 2}})
     with pytest.raises(InputError, match="override trian"):
         load_experiment(EXPERIMENTS / "seeds.toml", "quick", {"trian": {"rank": 2}})
+
+
+def test_bad_grid_value_fails_before_any_write(tmp_path):
+    from lorascope.pipelines.experiment import run_experiment
+
+    with pytest.raises(InputError, match="rank"):
+        run_experiment(EXPERIMENTS / "rank_sweep.toml", "quick", tmp_path / "out", overrides={"grid": {"ranks": [0]}})
+    assert not (tmp_path / "out").exists()

@@ -27,8 +27,7 @@ class Ledger:
     """Finished jobs of one experiment folder, under DIR/ledger/<key>.json."""
 
     def __init__(self, out: str | Path) -> None:
-        self.dir = Path(out) / "ledger"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(out) / "ledger"  # created with the first record
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The recorded result of job `key`, or None when it has not finished."""
@@ -45,10 +44,13 @@ class Ledger:
 
     def put(self, key: str, settings: dict[str, Any], result: dict[str, Any]) -> Path:
         """Record job `key` as finished with `result` (JSON-serialisable)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
         record = {"key": key, "settings": settings, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "result": result}
         return atomic_write_text(self.dir / f"{key}.json", json.dumps(record, indent=1, default=str))
 
     def keys(self) -> list[str]:
         """Keys of every recorded job."""
+        if not self.dir.is_dir():
+            return []
         return sorted(p.stem for p in self.dir.glob("*.json") if not p.name.startswith("."))

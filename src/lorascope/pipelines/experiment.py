@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lorascope.atomic import atomic_write_text
+from lorascope.errors import InputError
 from lorascope.executor import check_executor
 from lorascope.experiments.config import load_experiment
 from lorascope.experiments.context import Context
@@ -54,12 +55,13 @@ def run_experiment(path: str | Path, profile: str | None = None, out: str | Path
     experiment = load_experiment(path, profile, overrides)
     module = recipe_module(experiment.recipe)
     out = Path(out) if out is not None else default_out(path, profile)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory")
     start = time.perf_counter()
     ctx = Context(experiment, out, executor, None if cache_dir is None else str(cache_dir),
                   log or (lambda message: None))
-    tables = module.run(ctx)
-    (out / "tables").mkdir(exist_ok=True)
+    tables = module.run(ctx)  # a bad grid value fails while the recipe plans its runs, before any write
+    (out / "tables").mkdir(parents=True, exist_ok=True)
     described = {}
     for name, rows in tables.items():
         file = write_table(out / "tables" / f"{name}.parquet", rows)
