@@ -10,10 +10,29 @@ import torch
 from safetensors.torch import load_file
 
 from lorascope.experiments import context
+from lorascope.experiments.jobs import train_and_scan
 from lorascope.experiments.tables import read_table
 from lorascope.pipelines.experiment import run_experiment
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def jobs_travel_pickled():
+    """Every job goes through pickle before it runs, as it would to a Ray worker (module-level functions,
+    picklable arguments), and must come back equal."""
+    real = context.run_jobs
+
+    def pickled(jobs, executor="local", **kwargs):
+        import pickle
+
+        copies = [pickle.loads(pickle.dumps(job)) for job in jobs]
+        assert [(c.key, c.fn, c.args) for c in copies] == [(j.key, j.fn, j.args) for j in jobs]
+        return real(copies, executor, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(context, "run_jobs", pickled)
+        yield
 
 
 def quick(name: str, out: Path, tiny: dict, cache_dir: Path, **extra):
@@ -66,21 +85,24 @@ def test_rerun_skips_finished_runs(rank_sweep, tiny, cache_dir):
     assert tables(again) == tables(rank_sweep)
 
 
+_CALLS: list[str] = []
+
+
+def _dies_on_second_call(*args):
+    """train_and_scan, except that the sweep is killed during its second run (module-level: picklable)."""
+    _CALLS.append(args[1])
+    if len(_CALLS) == 2:
+        raise KeyboardInterrupt
+    return train_and_scan(*args)
+
+
 def test_killed_sweep_resumes(tiny, cache_dir, tmp_path, monkeypatch):
-    real = context.train_and_scan
-    calls = []
-
-    def dies_on_second(*args):
-        calls.append(args[1])
-        if len(calls) == 2:
-            raise KeyboardInterrupt  # the sweep is killed during its second run
-        return real(*args)
-
-    monkeypatch.setattr(context, "train_and_scan", dies_on_second)
+    _CALLS.clear()
+    monkeypatch.setattr(context, "train_and_scan", _dies_on_second_call)
     with pytest.raises(KeyboardInterrupt):
         quick("rank_sweep", tmp_path, tiny, cache_dir, train={"max_steps": 4}, grid={"ranks": [1]})
     assert len(list((tmp_path / "ledger").glob("*.json"))) == 1 and not (tmp_path / "manifest.json").exists()
-    monkeypatch.setattr(context, "train_and_scan", real)
+    monkeypatch.setattr(context, "train_and_scan", train_and_scan)
     resumed = quick("rank_sweep", tmp_path, tiny, cache_dir, train={"max_steps": 4}, grid={"ranks": [1]})
     assert resumed.reused == 1 and resumed.ran == 1
     assert len(read_table(resumed.table_path("runs"))) == 2
