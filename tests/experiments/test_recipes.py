@@ -262,3 +262,23 @@ def test_head_inputs_from_the_cached_bottom_equal_the_full_forward(tiny_llama, c
     # the merged stage differs from the base in the trained top block only
     base = AutoModelForSequenceClassification.from_pretrained(tiny_llama, num_labels=2, pad_token_id=tok.pad_token_id)
     assert not torch.allclose(head_inputs(base.eval(), data, tok.pad_token_id, 8), full, atol=1e-5)
+
+
+TIMING = ("seconds", "sec_per_step", "eval_seconds", "run_dir", "checkpoint")
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_the_local_tables(tiny, cache_dir, tmp_path):
+    local = quick("seeds", tmp_path / "local", tiny, cache_dir, train={"max_steps": 4})
+    overrides = {"train": {**tiny["train"], "max_steps": 4}}
+    ray = run_experiment(EXPERIMENTS / "seeds.toml", "quick", tmp_path / "ray", overrides=overrides,
+                         cache_dir=cache_dir, executor="ray")
+    assert ray.ran == local.ran
+    for name, rows in tables(local).items():
+        theirs = tables(ray)[name]
+        assert len(theirs) == len(rows)
+        for a, b in zip(rows, theirs, strict=True):
+            a, b = ({k: v for k, v in r.items() if k not in TIMING} for r in (a, b))
+            assert a.keys() == b.keys()
+            for k in a:
+                assert b[k] == (pytest.approx(a[k], rel=1e-4, abs=1e-6) if isinstance(a[k], float) else a[k]), k

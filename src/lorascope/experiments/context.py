@@ -102,7 +102,8 @@ class Context:
 
         for job in todo:
             self.log(f"queued {job.key}")
-        run_jobs(todo, self.executor, on_result=record)  # type: ignore[arg-type]
+        run_jobs(todo, self.executor, on_result=record,  # type: ignore[arg-type]
+                 on_retry=lambda key, attempt, error: self.log(f"{key}: attempt {attempt} failed ({error}); retrying"))
         return {job.key: results[job.key] for job in jobs}
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
-from lorascope.executor import check_executor
+from lorascope.executor import check_executor, executor_session
 from lorascope.experiments.config import load_experiment
 from lorascope.experiments.context import Context
 from lorascope.experiments.tables import columns_of, write_table
@@ -60,7 +60,8 @@ def run_experiment(path: str | Path, profile: str | None = None, out: str | Path
     start = time.perf_counter()
     ctx = Context(experiment, out, executor, None if cache_dir is None else str(cache_dir),
                   log or (lambda message: None))
-    tables = module.run(ctx)  # a bad grid value fails while the recipe plans its runs, before any write
+    with executor_session(executor):  # one Ray instance for every batch of jobs the recipe submits
+        tables = module.run(ctx)  # a bad grid value fails while the recipe plans its runs, before any write
     (out / "tables").mkdir(parents=True, exist_ok=True)
     described = {}
     for name, rows in tables.items():
