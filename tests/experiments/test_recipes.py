@@ -43,7 +43,16 @@ def quick(name: str, out: Path, tiny: dict, cache_dir: Path, **extra):
 
 
 def tables(result) -> dict[str, list[dict]]:
-    return {name: read_table(result.table_path(name)) for name in result.manifest["tables"]}
+    """The result's tables, after checking that every figure spec names columns its table has."""
+    found = {name: read_table(result.table_path(name)) for name in result.manifest["tables"]}
+    for figure, spec in result.manifest["figures"].items():
+        columns = set(result.manifest["tables"][spec["table"]]["columns"])
+        named = [spec[k] for k in ("x", "y", "value", "baseline", "error") if k in spec]
+        for k in ("series", "facet", "columns"):
+            value = spec.get(k, [])
+            named += [value] if isinstance(value, str) else value
+        assert found[spec["table"]] and set(named) <= columns, (figure, set(named) - columns)
+    return found
 
 
 @pytest.fixture(scope="module")

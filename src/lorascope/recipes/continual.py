@@ -51,7 +51,7 @@ TABLES = {
 }
 FIGURES = {
     "fig9a_accuracy_per_stage": {"table": "accuracy", "x": "stage", "y": "accuracy", "series": ["chain"],
-                                 "facet": "task", "baseline": "stage 0"},
+                                 "facet": "task"},  # stage 0 is the pretrained baseline
     "fig9bc_similarity_maps": {"table": "similarity", "x": "tuned_index", "y": "base_index", "value": "cos",
                                "facet": ["chain", "stage", "matrix"]},
     "continual_forgetting": {"table": "stages", "x": "stage", "y": "forgetting", "series": ["chain"]},
