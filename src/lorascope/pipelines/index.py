@@ -30,6 +30,7 @@ from lorascope.index import (
     torch_threads,
 )
 from lorascope.index.parallel import check_workers
+from lorascope.memory import check_dense, memory_hint
 from lorascope.weights import open_checkpoint
 from lorascope.weights.conv1d import stored_transposed
 from lorascope.weights.names import is_matrix
@@ -148,6 +149,8 @@ def build_index(base: str | Path, options: IndexOptions | None = None, *,
         return _Read(target, W0, key, read_entry(layout, key))
 
     def solve(item: _Read) -> IndexedMatrix:
+        if item.found.spectrum is None:
+            check_dense(item.target.name, item.key.shape, workers=opts.workers, hint=memory_hint(opts.workers))
         got = obtain(layout, item.key, item.W0, device=device, found=item.found,
                      verify_full_hash=opts.full_hash, version=_version())
         if got.write_error:

@@ -35,6 +35,7 @@ import torch
 from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
 from lorascope.index import IndexLayout, clean_tmp, index_layout, obtain, tensor_key
+from lorascope.memory import check_dense, memory_hint
 from lorascope.spectral import (
     BaseSpectrum,
     LowRankUpdate,
@@ -660,6 +661,8 @@ def scale(
     for i, pair in enumerate(plan.pairs):
         if progress is not None:
             progress(i, len(plan.pairs), pair.name)
+        if opts.target != "whole-update":
+            check_dense(pair.name, pair.shape, hint=memory_hint())
         try:
             found, warning = analyse_pair(pair, opts, layout)
         except InputError as e:

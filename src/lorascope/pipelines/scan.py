@@ -36,6 +36,7 @@ from lorascope.index import (
 )
 from lorascope.index.parallel import check_workers
 from lorascope.index.precision import for_solving
+from lorascope.memory import check_dense, memory_hint
 from lorascope.results import MatrixResult, ScanResult
 from lorascope.spectral import BaseSpectrum, LowRankUpdate
 from lorascope.spectral.analyze import analyze_matrix
@@ -180,6 +181,8 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
             clean_tmp(layout)
     notes = _Notes()
     total = len(pairs)
+    extra_hint = [x for x, on in [("drop --k-fractions", opts.k_fractions),
+                                  ("use --solver auto", opts.solver == "exact")] if on]
 
     def prepare(pair: MatrixPair) -> _Loaded:
         W0, tuned_matrix = pair.load()
@@ -189,6 +192,10 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
 
     def solve(item: _Loaded) -> MatrixResult:
         pair = item.pair
+        dense_update = opts.update_stats and not isinstance(item.tuned, LowRankUpdate)
+        if (dense_update or opts.k_fractions or opts.solver == "exact"
+                or item.found is None or item.found.spectrum is None):  # some dense SVD of this matrix is due
+            check_dense(pair.name, pair.shape, workers=opts.workers, hint=memory_hint(opts.workers, *extra_hint))
         try:
             spectrum = for_solving(_base_of(item, layout, device, notes), device)
             analysis = analyze_matrix(item.W0.to(device), _to_device(item.tuned, device), k=opts.k,
