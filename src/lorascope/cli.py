@@ -116,6 +116,7 @@ def _register_commands() -> None:
     from lorascope.commands.forget import forget_command
     from lorascope.commands.index import index
     from lorascope.commands.report import report
+    from lorascope.commands.reproduce import reproduce_command
     from lorascope.commands.run import run_command
     from lorascope.commands.scale import scale as scale_command
     from lorascope.commands.train import train_command
@@ -126,6 +127,7 @@ def _register_commands() -> None:
     app.command("forget")(forget_command)
     app.command("report")(report)
     app.command("run")(run_command)
+    app.command("reproduce")(reproduce_command)
 
 
 _register_commands()

@@ -92,3 +92,35 @@ def run_dir(tmp_path) -> Path:
     write_jsonl(run / "results.jsonl", train_rows())
     write_jsonl(run / "intruders.jsonl", monitor_rows())
     return run
+
+
+def write_run_folder(folder: Path) -> Path:
+    """A small `lorascope run` output folder (manifest + Parquet tables) with an x–y, a heatmap and a table figure."""
+    from lorascope.experiments.tables import write_table
+
+    (folder / "tables").mkdir(parents=True)
+    sweep = [{"method": method, "rank": rank, "alpha_rule": "2r" if rank else None, "epsilon": eps,
+              "intruders": (0 if method == "full" else int(10 * eps) + (rank or 0))}
+             for method, rank in (("full", None), ("lora", 1), ("lora", 8)) for eps in (0.1, 0.3, 0.5, 0.7, 0.9)]
+    similarity = [{"chain": "lora-r8", "stage": stage, "base_index": i, "tuned_index": j,
+                   "cos": 1.0 if i == j and not (stage == 2 and j == 1) else 0.05}
+                  for stage in (1, 2) for i in range(4) for j in range(4)]
+    intervention = [{"target": "top-intruder", "lambda": lam, "accuracy_change_pct": 0.1 * lam,
+                     "forgetting_change_pct": -30.0 * (1 - lam)} for lam in (0.0, 0.5, 0.7, 1.0)]
+    tables = {"epsilon_sweep": sweep, "similarity": similarity, "intervention": intervention}
+    for name, rows in tables.items():
+        write_table(folder / "tables" / f"{name}.parquet", rows)
+    manifest = {
+        "lorascope_version": "test", "recipe": "rank_sweep", "description": "a synthetic sweep", "profile": "quick",
+        "tables": {name: {"path": f"tables/{name}.parquet", "rows": len(rows)} for name, rows in tables.items()},
+        "figures": {
+            "fig4_intruders_vs_epsilon": {"table": "epsilon_sweep", "x": "epsilon", "y": "intruders",
+                                          "series": ["method", "rank"]},
+            "fig9bc_similarity_maps": {"table": "similarity", "x": "tuned_index", "y": "base_index", "value": "cos",
+                                       "facet": ["chain", "stage"]},
+            "table3_percent_changes": {"table": "intervention",
+                                       "columns": ["lambda", "accuracy_change_pct", "forgetting_change_pct"]},
+        },
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from lorascope.report import build_report
-from lorascope.report.spec import BarPanel, Heatmap, XYPanel
-from report.conftest import monitor_rows, scale_report, train_rows, write_jsonl
+from lorascope.report.spec import BarPanel, Heatmap, TablePanel, XYPanel
+from report.conftest import monitor_rows, scale_report, train_rows, write_jsonl, write_run_folder
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -38,6 +38,7 @@ def report(scan_dir, tmp_path_factory):
     write_jsonl(root / "results.jsonl", train_rows())
     write_jsonl(root / "intruders.jsonl", monitor_rows())
     (root / "scale.json").write_text(json.dumps(scale_report("top-intruder", True)))
+    write_run_folder(root / "sweep")
     return build_report([scan_dir, root], root / "report.html")
 
 
@@ -68,12 +69,20 @@ def _expected_marks(panel) -> tuple[str, int]:
 def test_every_figure_renders_with_its_series_and_caption(report, driver):
     assert {f.id for f in report.figures} == {"intruders-vs-epsilon", "intruders-vs-k-fraction", "similarity",
                                              "max-cos", "intruders-by-location", "effective-rank", "training",
-                                             "monitor", "scale"}
+                                             "monitor", "scale", "run-sweep-fig4_intruders_vs_epsilon",
+                                             "run-sweep-fig9bc_similarity_maps", "run-sweep-table3_percent_changes"}
     for fig in report.figures:
         card = driver.find_element(By.CSS_SELECTOR, f'figure[data-figure="{fig.id}"]')
+        tables = [p for p in fig.panels if isinstance(p, TablePanel)]
+        drawn_tables = card.find_elements(By.CSS_SELECTOR, "table.data")
+        assert len(drawn_tables) == len(tables), fig.id
+        for html_table, panel in zip(drawn_tables, tables, strict=True):
+            assert html_table.is_displayed()
+            assert len(html_table.find_elements(By.CSS_SELECTOR, "tbody tr")) == len(panel.rows), fig.id
+        charts = [p for p in fig.panels if not isinstance(p, TablePanel)]
         svgs = card.find_elements(By.CSS_SELECTOR, "svg.chart")
-        assert len(svgs) == len(fig.panels), fig.id
-        for svg, panel in zip(svgs, fig.panels, strict=True):
+        assert len(svgs) == len(charts), fig.id
+        for svg, panel in zip(svgs, charts, strict=True):
             box = driver.execute_script("var b = arguments[0].getBBox(); return [b.width, b.height];", svg)
             assert box[0] > 100 and box[1] > 100, (fig.id, box)
             selector, count = _expected_marks(panel)

@@ -28,6 +28,17 @@ nav.toc a{color:var(--muted);text-decoration:none;font-size:12.5px;border:1px so
 padding:3px 10px;background:var(--card)}
 nav.toc a:hover{color:var(--accent);border-color:var(--accent)}
 main{padding-bottom:40px}
+.tablepanel{overflow-x:auto;max-width:100%;margin:4px 0}
+.tablepanel .ttitle{font-weight:600;font-size:13px;margin:2px 0 6px}
+.tablepanel .note{color:var(--muted);font-size:12px}
+table.data,table.claims{border-collapse:collapse;font-size:12.5px;font-variant-numeric:tabular-nums}
+table.data th,table.data td,table.claims th,table.claims td{border-bottom:1px solid var(--line);padding:4px 10px;
+text-align:left;vertical-align:top}
+table.data th,table.claims th{color:var(--muted);font-weight:600}
+section.claims{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:14px 18px;
+margin:8px 0 18px;box-shadow:var(--shadow);overflow-x:auto}
+section.claims h2{font-size:17px;margin:0 0 8px}
+.holds-true{color:#0ca678;font-weight:700}.holds-false{color:#c92a2a;font-weight:700}.holds-null{color:var(--muted)}
 figure.fig{background:var(--card);border:1px solid var(--line);border-radius:16px;box-shadow:var(--shadow);
 margin:18px 0;padding:20px 22px 16px}
 .fighead{display:flex;align-items:baseline;gap:10px;flex-wrap:wrap}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
+from lorascope.report.claims import Claim, evaluate_claims
 from lorascope.report.data import Inputs
 from lorascope.report.figures import FigureOptions, all_figures
 from lorascope.report.load import load_inputs
@@ -25,6 +26,7 @@ class Report:
     figures: tuple[Figure, ...]
     inputs: Inputs
     png: tuple[Path, ...] = ()
+    claims: tuple[Claim, ...] = ()
 
 
 def png_dir(out: Path) -> Path:
@@ -50,8 +52,10 @@ def _version() -> str:
 
 
 def build_report(inputs: Sequence[str | Path], out: str | Path, *, matrix: Sequence[str] = (), per_scan: int = 3,
-                 map_size: int | None = None, title: str | None = None, png: bool = False) -> Report:
-    """Write the report of `inputs` (scan JSONs, results.jsonl, monitor JSONL, scale.json, folders) to `out`."""
+                 map_size: int | None = None, title: str | None = None, png: bool = False,
+                 extra_claims: Sequence[Claim] = ()) -> Report:
+    """Write the report of `inputs` (scan JSONs, results.jsonl, monitor JSONL, scale.json, run folders, folders of
+    them) to `out`. Run folders also give the claims table (PAPER.md §5) at the top; `extra_claims` join it."""
     out = Path(out)
     options = FigureOptions(tuple(matrix), per_scan, map_size)
     _check_out(out, png)
@@ -65,7 +69,8 @@ def build_report(inputs: Sequence[str | Path], out: str | Path, *, matrix: Seque
         kinds = ", ".join(sorted({k for _, k in loaded.files}))
         raise InputError(f"nothing to draw from these inputs ({kinds}): scale.json files need accuracy or "
                          "forgetting measurements in their outputs")
-    html = render_page(figures, loaded, title or _default_title(loaded), _version())
+    claims = tuple(evaluate_claims(loaded.runs)) + tuple(extra_claims)
+    html = render_page(figures, loaded, title or _default_title(loaded), _version(), claims)
     pngs: tuple[Path, ...] = ()
     if png:
         from lorascope.report.png import write_pngs
@@ -73,7 +78,7 @@ def build_report(inputs: Sequence[str | Path], out: str | Path, *, matrix: Seque
         pngs = write_pngs(html, [f.id for f in figures], png_dir(out))
     atomic_write_text(out, html)
     _readable(out)
-    return Report(out, figures, loaded, pngs)
+    return Report(out, figures, loaded, pngs, claims)
 
 
 def _readable(path: Path) -> None:

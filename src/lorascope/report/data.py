@@ -120,6 +120,24 @@ class ScaleData:
 
 
 @dataclass(frozen=True)
+class RunData:
+    """One `lorascope run` output folder: the recipe, its figure specs and its tidy tables (rows as dicts)."""
+
+    path: Path
+    label: str
+    recipe: str
+    profile: str | None
+    description: str
+    figures: dict  # name -> spec: {"table", "x", "y", "series", "facet", "baseline", "value", "columns", ...}
+    tables: dict  # name -> tuple of row dicts
+    settings: dict = field(default_factory=dict)
+
+    def rows(self, table: str) -> tuple[dict, ...]:
+        """The rows of `table` (empty when the run did not write it)."""
+        return self.tables.get(table, ())
+
+
+@dataclass(frozen=True)
 class Inputs:
     """Everything loaded from the report's inputs."""
 
@@ -128,3 +146,4 @@ class Inputs:
     monitor_rows: tuple[MonitorRow, ...] = ()
     scales: tuple[ScaleData, ...] = ()
     files: tuple[tuple[Path, str], ...] = field(default=())  # (file, kind) in load order
+    runs: tuple[RunData, ...] = ()

@@ -12,6 +12,7 @@ from lorascope.report.fig_erank import erank_figure
 from lorascope.report.fig_matrix import max_cos_figure
 from lorascope.report.fig_monitor import monitor_figure
 from lorascope.report.fig_rollup import rollup_figure
+from lorascope.report.fig_runs import run_figures
 from lorascope.report.fig_scale import scale_figure
 from lorascope.report.fig_similarity import similarity_figure
 from lorascope.report.fig_sweeps import epsilon_figure, k_fraction_figure
@@ -56,4 +57,4 @@ def all_figures(inputs: Inputs, options: FigureOptions = FigureOptions()) -> lis
         monitor_figure(inputs.monitor_rows, options.matrix),
         scale_figure(inputs.scales),
     ]
-    return [f for f in figures if f is not None]
+    return [f for f in figures if f is not None] + run_figures(inputs.runs)

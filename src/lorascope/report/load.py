@@ -17,9 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from lorascope.errors import InputError
-from lorascope.report.data import Inputs, MonitorRow, ScaleData, ScanData, TrainRow
+from lorascope.report.data import Inputs, MonitorRow, RunData, ScaleData, ScanData, TrainRow
 from lorascope.report.parse_jsonl import read_jsonl
 from lorascope.report.parse_monitor import is_monitor_row, parse_monitor_rows
+from lorascope.report.parse_run import is_run_folder, parse_run
 from lorascope.report.parse_scale import is_scale, parse_scale
 from lorascope.report.parse_scan import is_demo, is_scan, parse_demo, parse_scan
 from lorascope.report.parse_train import is_train_row, parse_train_rows
@@ -44,35 +45,47 @@ def _looks_like_ours(path: Path) -> bool:
     return isinstance(first, dict) and (is_train_row(first) or is_monitor_row(first))
 
 
-def _walk(folder: Path) -> list[Path]:
-    found = []
+def _walk(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(report files, `lorascope run` folders) under `folder`; a run folder is read whole, never descended into."""
+    found, runs = [], []
     for root, dirs, names in os.walk(folder):
+        if is_run_folder(Path(root)):
+            runs.append(Path(root))
+            dirs[:] = []
+            continue
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
             p = Path(root) / name
             if not name.startswith(".") and p.suffix in (".json", ".jsonl") and _looks_like_ours(p):
                 found.append(p)
-    return found
+    return found, runs
 
 
-def _files(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
-    """(file, named explicitly) for every input file, each once."""
+def _files(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, bool]], list[Path]]:
+    """(file, named explicitly) for every input file, each once; and every `lorascope run` folder, each once."""
     if not paths:
-        raise InputError("no input given: name scan JSON files, results.jsonl, monitor JSONL, scale.json or folders")
+        raise InputError("no input given: name scan JSON files, results.jsonl, monitor JSONL, scale.json, "
+                         "run folders or folders of them")
     files: list[tuple[Path, bool]] = []
+    runs: list[Path] = []
     seen: set[Path] = set()
     for given in paths:
         p = Path(given)
         if not p.exists():
             raise InputError(f"{p}: no such file or directory")
-        found = _walk(p) if p.is_dir() else [p]
-        if p.is_dir() and not found:
-            raise InputError(f"{p}: no scan JSON, results.jsonl, monitor JSONL or scale.json in this folder")
+        found, found_runs = _walk(p) if p.is_dir() else ([p], [])
+        if p.is_dir() and not found and not found_runs:
+            raise InputError(f"{p}: no scan JSON, results.jsonl, monitor JSONL, scale.json or run folder in "
+                             "this folder")
         for f in found:
             if f.resolve() not in seen:
                 seen.add(f.resolve())
                 files.append((f, not p.is_dir()))
-    return files
+        for r in found_runs:
+            if r.resolve() not in seen:
+                seen.add(r.resolve())
+                runs.append(r)
+    return files, runs
 
 
 def _read_json(path: Path):
@@ -109,7 +122,14 @@ def load_inputs(paths: Sequence[str | Path]) -> Inputs:
     scales: list[ScaleData] = []
     kinds: list[tuple[Path, str]] = []
     labels: set[str] = set()
-    for path, explicit in _files(paths):
+    files, run_folders = _files(paths)
+    runs: list[RunData] = []
+    for folder in run_folders:
+        label = _unique(folder.name, labels)
+        labels.add(label)
+        runs.append(parse_run(folder, label))
+        kinds.append((folder, f"{runs[-1].recipe} run"))
+    for path, explicit in files:
         if path.suffix == ".jsonl":
             rows = read_jsonl(path)
             if not rows:
@@ -146,4 +166,4 @@ def load_inputs(paths: Sequence[str | Path]) -> Inputs:
     if not kinds:
         raise InputError(f"{', '.join(str(p) for p in paths)}: no scan JSON, results.jsonl, monitor JSONL or "
                          "scale.json found")
-    return Inputs(tuple(scans), tuple(train), tuple(monitor), tuple(scales), tuple(kinds))
+    return Inputs(tuple(scans), tuple(train), tuple(monitor), tuple(scales), tuple(kinds), tuple(runs))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lorascope.report.assets import CSS, JS
+from lorascope.report.claims import Claim
 from lorascope.report.common import fmt, scan_colors
 from lorascope.report.data import Inputs
-from lorascope.report.spec import BarPanel, Figure, Heatmap, LegendItem, Panel, XYPanel
+from lorascope.report.spec import BarPanel, Figure, Heatmap, LegendItem, Panel, TablePanel, XYPanel
 from lorascope.report.svg_bars import render_bars
 from lorascope.report.svg_heatmap import render_heatmap
 from lorascope.report.svg_text import esc
@@ -25,10 +26,21 @@ def render_panel(panel: Panel, alone: bool) -> str:
         return render_heatmap(panel)
     if isinstance(panel, BarPanel):
         return render_bars(panel)
+    if isinstance(panel, TablePanel):
+        return render_table(panel)
     assert isinstance(panel, XYPanel)
     if alone:
         return render_xy(panel, 1000, 360) if _wide(panel) else render_xy(panel, 720, 340)
     return render_xy(panel)
+
+
+def render_table(panel: TablePanel) -> str:
+    """A table panel as an HTML table (readable, selectable, printable)."""
+    head = "".join(f"<th>{esc(c)}</th>" for c in panel.columns)
+    body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>" for row in panel.rows)
+    note = f'<div class="note">{esc(panel.note)}</div>' if panel.note else ""
+    return (f'<div class="tablepanel"><div class="ttitle">{esc(panel.title)}</div>{note}'
+            f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
 
 
 def _legend(items: Sequence[LegendItem]) -> str:
@@ -99,7 +111,28 @@ def _chips(inputs: Inputs) -> str:
     return '<div class="chips">' + "".join(out) + "</div>" if out else ""
 
 
-def render_page(figures: Sequence[Figure], inputs: Inputs, title: str, version: str) -> str:
+def render_claims(claims: Sequence[Claim], figure_ids: set[str]) -> str:
+    """The claims table: each PAPER.md §5 claim covered, the paper's number, ours, and whether it holds."""
+    if not claims:
+        return ""
+    verdict = {True: ("holds", "true"), False: ("does not hold", "false"), None: ("undecided", "null")}
+    rows = []
+    for c in claims:
+        text, cls = verdict[c.holds]
+        link = (f' <a href="#fig-{esc(c.figure)}">figure</a>' if c.figure and c.figure in figure_ids else "")
+        note = f'<div class="small">{esc(c.note)}</div>' if c.note else ""
+        rows.append(f'<tr data-claim="{esc(c.id)}"><td>{esc(c.id)}</td><td>{esc(c.claim)}{link}{note}</td>'
+                    f"<td>{esc(c.paper)}</td><td>{esc(c.measured)}</td>"
+                    f'<td class="holds-{cls}" title="{esc(c.rule)}">{text}</td></tr>')
+    return ('<section class="claims" id="claims"><h2>The paper\'s claims, measured here</h2>'
+            '<table class="claims"><thead><tr><th>§5</th><th>claim</th><th>paper</th><th>measured here</th>'
+            f'<th>verdict</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            '<div class="small">Hover a verdict for the rule that decides it. Numbers come from the run folders '
+            "listed under Inputs.</div></section>")
+
+
+def render_page(figures: Sequence[Figure], inputs: Inputs, title: str, version: str,
+                claims: Sequence[Claim] = ()) -> str:
     """The whole HTML document, with every style and script inline and no external reference."""
     toc = "".join(f'<a href="#fig-{esc(f.id)}">{esc(f.title)}</a>' for f in figures)
     rows = "".join(f"<tr><td>{esc(kind)}</td><td><code>{esc(path)}</code></td></tr>" for path, kind in inputs.files)
@@ -113,7 +146,8 @@ def render_page(figures: Sequence[Figure], inputs: Inputs, title: str, version: 
         f'<p class="sub">{len(figures)} figure{"s" if len(figures) != 1 else ""} from {sources} '
         f'input file{"s" if sources != 1 else ""}. Hover a mark to read its values; click a legend entry to hide '
         f"or show that series.</p>{_chips(inputs)}<nav class=\"toc\">{toc}</nav></div></header>"
-        f'<main class="wrap">{"".join(render_figure(f) for f in figures)}'
+        f'<main class="wrap">{render_claims(claims, {f.id for f in figures})}'
+        f'{"".join(render_figure(f) for f in figures)}'
         f'<section class="inputs"><h2>Inputs</h2><table><tr><th>kind</th><th>file</th></tr>{rows}</table></section>'
         f'<footer>Made by lorascope {esc(version)}. Intruder dimensions follow Shuttleworth et al., '
         "“LoRA vs Full Fine-tuning: An Illusion of Equivalence” (arXiv 2410.21228).</footer></main>"

@@ -71,7 +71,18 @@ class BarPanel:
     group: str = ""
 
 
-Panel = XYPanel | Heatmap | BarPanel
+@dataclass(frozen=True)
+class TablePanel:
+    """A small table of already formatted cells (e.g. a recipe's percent changes or correlations)."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    group: str = ""
+    note: str = ""
+
+
+Panel = XYPanel | Heatmap | BarPanel | TablePanel
 
 
 @dataclass(frozen=True)

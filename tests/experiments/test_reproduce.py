@@ -1,0 +1,86 @@
+"""`reproduce` end to end on a tiny LLaMA: run folders, report with the claims table, claims.json, rerun reuse."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from lorascope.experiments.tables import read_table
+from lorascope.pipelines.reproduce import PROFILES, ReproduceOptions, reproduce
+from lorascope.report.fig_runs import figure_id
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+@pytest.fixture(scope="module")
+def done(tiny, cache_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    overrides = {**tiny, "train": {**tiny["train"], "max_steps": 6}}
+    opts = ReproduceOptions(profile="quick", out=out, experiments=EXPERIMENTS, cache_dir=cache_dir,
+                            overrides=overrides)
+    return opts, reproduce(opts)
+
+
+def test_writes_one_run_folder_per_recipe_a_report_and_claims(done):
+    opts, result = done
+    assert [p.name for p in result.run_folders] == list(PROFILES["quick"])
+    assert all((p / "manifest.json").is_file() for p in result.run_folders)
+    claims = json.loads(result.claims_json.read_text())
+    assert [c["id"] for c in claims] == [c.id for c in result.claims]
+    for c in claims:
+        assert set(c) == {"id", "claim", "paper", "measured", "holds", "rule", "note", "figure"}
+        assert c["holds"] in (True, False, None) and c["measured"] and c["rule"]
+    ids = {c["id"] for c in claims}
+    assert {"5.1", "5.2", "5.5", "5.5b", "5.6", "5.7", "5.12", "5.13"} <= ids
+    toy = next(c for c in claims if c["id"] == "5.13")
+    assert toy["holds"] is True
+
+
+def test_claim_5_1_is_the_max_over_full_runs_in_the_tables(done):
+    _, result = done
+    rows = []
+    for folder in result.run_folders:
+        path = folder / "tables" / "epsilon_sweep.parquet"
+        if path.is_file() and folder.name in ("rank_sweep", "lr_sweep"):
+            rows += [r for r in read_table(path) if r["method"] == "full" and abs(r["epsilon"] - 0.5) < 1e-9]
+    claim = next(c for c in result.claims if c.id == "5.1")
+    assert rows and claim.measured.startswith(f"max {max(r['intruders'] for r in rows)} over {len(rows)}")
+    assert claim.holds == (max(r["intruders"] for r in rows) == 0)
+
+
+def test_report_has_the_claims_table_and_links_to_existing_figures(done):
+    _, result = done
+    html = result.report.read_text()
+    assert html.count('<tr data-claim="') == len(result.claims)
+    figure_ids = set(re.findall(r'<figure class="fig" id="fig-([^"]+)"', html))
+    for c in result.claims:
+        if c.figure is not None and f'href="#fig-{c.figure}"' in html:
+            assert c.figure in figure_ids
+    assert figure_id("rank_sweep", "fig4_intruders_vs_epsilon") in figure_ids
+    assert figure_id("intervention", "table3_percent_changes") in figure_ids
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
+
+
+def test_rerun_reuses_every_job_and_gives_the_same_claims(done):
+    opts, result = done
+    before = result.claims_json.read_text()
+    again = reproduce(opts)
+    assert again.claims_json.read_text() == before
+    for folder in again.run_folders:
+        jobs = json.loads((folder / "manifest.json").read_text())["jobs"]
+        assert jobs["ran"] == 0 and jobs["reused_from_ledger"] > 0
+
+
+def test_bad_options_are_input_errors(tmp_path):
+    from lorascope.errors import InputError
+
+    with pytest.raises(InputError, match="--profile"):
+        ReproduceOptions(profile="medium")
+    with pytest.raises(InputError, match="unknown recipe"):
+        ReproduceOptions(recipes=("rank_sweep", "nope"))
+    with pytest.raises(InputError, match="not found"):
+        reproduce(ReproduceOptions(out=tmp_path / "o", experiments=tmp_path))
+    assert not (tmp_path / "o").exists()

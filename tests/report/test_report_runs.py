@@ -1,0 +1,97 @@
+"""Run folders in the report: the figure data drawn from recipe specs, the claims rules, and the claims table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lorascope.errors import InputError
+from lorascope.report import build_report
+from lorascope.report.claims import Claim, evaluate_claims, full_has_none, scaling_reduces_forgetting, toy_claim
+from lorascope.report.data import RunData
+from lorascope.report.fig_runs import figure_id, run_figures
+from lorascope.report.load import load_inputs
+from lorascope.report.spec import Heatmap, TablePanel, XYPanel
+from report.conftest import write_run_folder
+
+
+def _run(recipe: str, **tables) -> RunData:
+    return RunData(path=None, label=recipe, recipe=recipe, profile="quick", description="", figures={},  # type: ignore[arg-type]
+                   tables={k: tuple(v) for k, v in tables.items()})
+
+
+def test_run_folder_figures_follow_their_specs(tmp_path):
+    inputs = load_inputs([write_run_folder(tmp_path / "sweep")])
+    assert [r.recipe for r in inputs.runs] == ["rank_sweep"] and not inputs.scans
+    figures = {f.id: f for f in run_figures(inputs.runs)}
+    xy = figures[figure_id("sweep", "fig4_intruders_vs_epsilon")]
+    (panel,) = xy.panels
+    assert isinstance(panel, XYPanel) and len(panel.series) == 3  # full, LoRA r=1, LoRA r=8
+    rows = inputs.runs[0].rows("epsilon_sweep")
+    for s in panel.series:
+        mine = sorted((r["epsilon"], r["intruders"]) for r in rows if s.name.endswith(f"rank {r['rank']}")
+                      and s.name.startswith(f"method {r['method']}"))
+        assert list(zip(s.x, s.y, strict=True)) == [(float(e), float(i)) for e, i in mine]
+    maps = figures[figure_id("sweep", "fig9bc_similarity_maps")].panels
+    assert [type(p) for p in maps] == [Heatmap, Heatmap]
+    assert maps[0].values[1][1] == 1.0 and maps[1].values[1][1] == 0.05  # stage 2 lost its second diagonal cell
+    (table,) = figures[figure_id("sweep", "table3_percent_changes")].panels
+    assert isinstance(table, TablePanel) and table.columns == ("lambda", "accuracy_change_pct", "forgetting_change_pct")
+    assert len(table.rows) == 4 and table.rows[0] == ("0", "0", "-30")
+
+
+def test_broken_run_folders_are_input_errors_naming_the_file(tmp_path):
+    folder = write_run_folder(tmp_path / "sweep")
+    (folder / "tables" / "intervention.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InputError, match="intervention.parquet"):
+        load_inputs([folder])
+    (folder / "tables" / "intervention.parquet").unlink()
+    with pytest.raises(InputError, match="missing"):
+        load_inputs([folder])
+    (folder / "manifest.json").write_text(json.dumps({"recipe": "x", "tables": [], "figures": {}}))
+    with pytest.raises(InputError, match="manifest.json: field 'tables'"):
+        load_inputs([folder])
+
+
+def test_full_fine_tuning_claim_holds_only_when_every_count_is_zero():
+    def sweep(counts):
+        return _run("rank_sweep", epsilon_sweep=[{"method": "full", "epsilon": 0.5, "intruders": c} for c in counts]
+                    + [{"method": "full", "epsilon": 0.9, "intruders": 7}])
+    assert full_has_none([sweep([0, 0])]).holds is True
+    assert full_has_none([sweep([0, 2])]).holds is False
+    assert full_has_none([_run("continual")]) is None  # not covered: no claim at all
+
+
+def test_intervention_claim_reads_the_percent_changes():
+    def run(acc, fgt):
+        return _run("intervention", intervention=[
+            {"target": "top-intruder", "lambda": 0.7, "accuracy_change_pct": acc, "forgetting_change_pct": fgt},
+            {"target": "neighbour", "lambda": 0.7, "accuracy_change_pct": 0.0, "forgetting_change_pct": 5.0}])
+    assert scaling_reduces_forgetting([run(-0.2, -30.0)]).holds is True
+    assert scaling_reduces_forgetting([run(-3.0, -30.0)]).holds is False  # costs accuracy
+    assert scaling_reduces_forgetting([run(0.0, 4.0)]).holds is False  # forgetting rose
+    assert scaling_reduces_forgetting([run(None, -30.0)]).holds is None
+
+
+def test_undefined_correlation_is_undecided():
+    lr = _run("lr_sweep", correlations=[{"scope": "task x", "x": "intruders", "y": "forgetting", "rho": None,
+                                         "p": None, "n": 4, "note": "x is constant: ρ is undefined"}])
+    (claim,) = [c for c in evaluate_claims([lr]) if c.id == "5.5"]
+    assert claim.holds is None and "constant" in claim.note
+
+
+def test_toy_claim_finds_the_planted_direction():
+    claim = toy_claim()
+    assert claim.holds is True and claim.measured.startswith("ε = 0.3: 1 at rank(s) [1]")
+
+
+def test_report_of_a_run_folder_has_its_claims_table(tmp_path):
+    folder = write_run_folder(tmp_path / "sweep")
+    extra = Claim("9.9", "extra", "p", "m", None, "r")
+    report = build_report([folder], tmp_path / "r.html", extra_claims=(extra,))
+    assert [c.id for c in report.claims] == ["5.1", "5.2", "9.9"]
+    assert [c.holds for c in report.claims] == [True, True, None]
+    html = report.html.read_text()
+    assert html.count('<tr data-claim="') == 3 and 'class="holds-true"' in html and 'class="holds-null"' in html
+    assert f'href="#fig-{figure_id("sweep", "fig4_intruders_vs_epsilon")}"' in html
