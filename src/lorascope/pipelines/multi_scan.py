@@ -254,6 +254,27 @@ def _planned_names(base: Path, tuned: Path, opts: ScanOptions) -> list[str]:
     return [pair.name for pair in plan.pairs]
 
 
+def _index_jobs(base: str, planned: list[list[str]], options: ScanOptions, run: RunOptions, cpus: int) -> list[Job]:
+    """One job per group of the BASE matrices that any input needs, each matrix in exactly one group."""
+    needed = list(dict.fromkeys(name for names in planned for name in names))
+    groups = _groups(needed, run.group_size)
+    return [Job(f"index {g + 1}/{len(groups)}", index_group, (base, group, options, run.threads), cpus)
+            for g, group in enumerate(groups)]
+
+
+def _scan_jobs(base: str, inputs: list[Path], names: list[str], planned: list[list[str]], options: ScanOptions,
+               run: RunOptions, cpus: int) -> tuple[list[Job], list[list[str]]]:
+    """One job per (input, group of its matrices), and each input's job keys in plan order."""
+    jobs: list[Job] = []
+    keys_of: list[list[str]] = []
+    for path, name, matrices in zip(inputs, names, planned, strict=True):
+        groups = _groups(matrices, run.group_size)
+        keys_of.append([f"{name} {g + 1}/{len(groups)}" for g in range(len(groups))])
+        jobs.extend(Job(key, scan_group, (base, os.path.abspath(path), group, options, run.threads), cpus)
+                    for key, group in zip(keys_of[-1], groups, strict=True))
+    return jobs, keys_of
+
+
 def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: is a file, expected a folder")
@@ -293,21 +314,9 @@ def multi_scan(base: str | Path, tuned: Sequence[str | Path], out: str | Path, o
     cpus = run.threads * check_workers(opts.workers)
     base_abs = os.path.abspath(base_path)
 
-    needed = list(dict.fromkeys(n for names_of in planned for n in names_of))
-    index_jobs = [] if cache is None else [
-        Job(f"index {i + 1}/{-(-len(needed) // run.group_size)}", index_group, (base_abs, group, job_opts, run.threads),
-            cpus)
-        for i, group in enumerate(_groups(needed, run.group_size))]
-    scan_jobs: list[Job] = []
-    owner: dict[str, int] = {}
-    keys_of: list[list[str]] = []
-    for i, (path, name) in enumerate(zip(inputs, names, strict=True)):
-        groups = _groups(planned[i], run.group_size)
-        keys_of.append([f"{name} {g + 1}/{len(groups)}" for g in range(len(groups))])
-        for key, group in zip(keys_of[i], groups, strict=True):
-            owner[key] = i
-            scan_jobs.append(Job(key, scan_group, (base_abs, os.path.abspath(path), group, job_opts, run.threads),
-                                 cpus))
+    index_jobs = [] if cache is None else _index_jobs(base_abs, planned, job_opts, run, cpus)
+    scan_jobs, keys_of = _scan_jobs(base_abs, inputs, names, planned, job_opts, run, cpus)
+    owner = {key: i for i, keys in enumerate(keys_of) for key in keys}
 
     out.mkdir(exist_ok=True)
     total = len(index_jobs) + len(scan_jobs)
