@@ -484,6 +484,62 @@ def forget_adapter_not_adapter(ctx: Ctx) -> Call:
                  "--json", str(ctx.outputs / "f.json")], ("--adapter", "adapter_config.json"))
 
 
+# --- run (experiment recipes) ----------------------------------------------------------------------------------
+
+EXPERIMENT = """recipe = "rank_sweep"
+description = "a broken recipe"
+
+[train]
+model = "smollm2"
+max_steps = 2
+
+[grid]
+tasks = ["rt_polarity"]
+ranks = [1]
+"""
+
+
+def _experiment(ctx: Ctx, text: str) -> tuple[Path, list[str]]:
+    f = ctx.inputs / "broken.toml"
+    f.write_text(text)
+    return f, ["run", str(f), "--out", str(ctx.outputs / "results"), "--cache-dir", str(ctx.cache), "--quiet"]
+
+
+def run_unknown_key(ctx: Ctx) -> Call:
+    f, args = _experiment(ctx, EXPERIMENT.replace("max_steps = 2", "max_steps = 2\nlearning_rat = 0.1"))
+    return Call(args, (str(f), "learning_rat"))
+
+
+def run_wrong_type(ctx: Ctx) -> Call:
+    f, args = _experiment(ctx, EXPERIMENT.replace("max_steps = 2", 'max_steps = "two"'))
+    return Call(args, (str(f), "max_steps"))
+
+
+def run_unknown_section(ctx: Ctx) -> Call:
+    f, args = _experiment(ctx, EXPERIMENT + "\n[gird]\nranks = [2]\n")
+    return Call(args, (str(f), "gird"))
+
+
+def run_not_toml(ctx: Ctx) -> Call:
+    f, args = _experiment(ctx, EXPERIMENT.replace("[grid]", "[grid"))
+    return Call(args, (str(f), "TOML"))
+
+
+def run_unknown_profile(ctx: Ctx) -> Call:
+    f, args = _experiment(ctx, EXPERIMENT)
+    return Call([*args, "--profile", "huge"], (str(f), "huge"))
+
+
+def run_bad_override(ctx: Ctx) -> Call:
+    f, args = _experiment(ctx, EXPERIMENT)
+    return Call([*args, "--set", "train.rank=0"], ("rank",))
+
+
+def run_missing_file(ctx: Ctx) -> Call:
+    nope = ctx.inputs / "nope.toml"
+    return Call(["run", str(nope), "--out", str(ctx.outputs / "results")], (str(nope),))
+
+
 CASES: list[Callable[[Ctx], Call]] = [
     truncated_header, truncated_prefix, truncated_data, overlapping_offsets, offsets_past_end, tuned_truncated,
     shard_missing, shard_wrong_tensor, shard_duplicate_tensor, shard_index_not_json,
@@ -498,4 +554,6 @@ CASES: list[Callable[[Ctx], Call]] = [
     report_bad_format,
     train_unknown_task, train_unknown_model, train_rank_zero, train_unknown_method, train_too_many_layers,
     train_out_is_file, forget_missing_model, forget_missing_text, forget_short_chunks, forget_adapter_not_adapter,
+    run_unknown_key, run_wrong_type, run_unknown_section, run_not_toml, run_unknown_profile, run_bad_override,
+    run_missing_file,
 ]
