@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ class Call:
 
     args: list[str]
     needles: tuple[str, ...]
-    preexec: Callable[[], None] | None = None  # run in the child before exec (e.g. a file-size limit)
+    fsize: int | None = None  # RLIMIT_FSIZE of the child: writes past it fail (EFBIG), a 'full disk'
     after: Callable[[Ctx], None] | None = None  # extra check once the command has failed
 
 
@@ -67,9 +66,7 @@ def unwritable(ctx: Ctx) -> Path:
     return folder
 
 
-def small_files() -> None:
-    """A 'full disk': any write past 64 KiB fails with EFBIG (Python ignores SIGXFSZ, so it is an OSError)."""
-    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+FULL_DISK = 64 * 1024  # as RLIMIT_FSIZE: a write past 64 KiB fails with EFBIG (Python ignores SIGXFSZ)
 
 
 def _scan(ctx: Ctx, base: Path, tuned: Path, *extra: str) -> list[str]:
@@ -378,7 +375,7 @@ def scale_out_unwritable(ctx: Ctx) -> Call:
 
 def scale_disk_full(ctx: Ctx) -> Call:
     return Call(_scale(ctx, ctx.copy("base"), ctx.copy("tuned"), "--lambda", "0.5", "--no-cache"),
-                (f"--out {ctx.outputs / 'scaled'}", "File too large"), preexec=small_files)
+                (f"--out {ctx.outputs / 'scaled'}", "File too large"), fsize=FULL_DISK)
 
 
 def index_cache_unwritable(ctx: Ctx) -> Call:
@@ -392,7 +389,7 @@ def index_disk_full(ctx: Ctx) -> Call:
     damage.edit_tensors(models_dir / "model.safetensors",
                         lambda t: t.__setitem__(Q0, torch.randn(160, 160, generator=torch.Generator().manual_seed(0))))
     return Call(["index", str(models_dir), "--cache-dir", str(ctx.cache), "--include", r"layers\.0\..*q_proj",
-                 "--quiet"], ("--cache-dir",), preexec=small_files)
+                 "--quiet"], ("--cache-dir",), fsize=FULL_DISK)
 
 
 def report_json_unwritable(ctx: Ctx) -> Call:

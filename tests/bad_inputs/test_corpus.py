@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bad_inputs.cases import CASES, Ctx
+from bad_inputs.forkserver import ForkServer
 from reliability.verify import entry_problems, leftover_tmp
 
 
@@ -40,10 +42,23 @@ def cli_env(cache: Path) -> dict[str, str]:
             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "400", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def run_cli(args: list[str], cache: Path, preexec=None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`python -m lorascope.cli ARGS` in a fresh process."""
+def run_cli(args: list[str], cache: Path, fsize: int | None = None, timeout: float = 300
+            ) -> subprocess.CompletedProcess:
+    """`python -m lorascope.cli ARGS` in a fresh interpreter (optionally with a file-size limit)."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
     return subprocess.run([sys.executable, "-m", "lorascope.cli", *args], capture_output=True, text=True,
-                          env=cli_env(cache), preexec_fn=preexec, timeout=timeout)
+                          env=cli_env(cache), preexec_fn=limit if fsize is not None else None, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One fork server for the corpus (each case still runs in its own forked process)."""
+    running = ForkServer(cli_env(tmp_path_factory.mktemp("unused-cache")))
+    yield running
+    running.close()
 
 
 def no_partial_index_entry(cache: Path) -> None:
@@ -58,7 +73,7 @@ def test_corpus_has_at_least_30_cases():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
-def test_bad_input_fails_cleanly(case, originals, tmp_path):
+def test_bad_input_fails_cleanly(case, originals, tmp_path, server):
     cache = tmp_path / "default-cache"
     ctx = Ctx(originals, tmp_path / "inputs", tmp_path / "outputs", cache)
     ctx.inputs.mkdir()
@@ -66,7 +81,7 @@ def test_bad_input_fails_cleanly(case, originals, tmp_path):
     call = case(ctx)
     before = snapshot(tmp_path, skip=cache)
     originals_before = snapshot(originals.base.parent)
-    done = run_cli(call.args, cache, call.preexec)
+    done = server.run(call.args, {"LORASCOPE_CACHE": str(cache)}, call.fsize)
 
     lines = [x for x in done.stderr.splitlines() if x.strip()]
     assert done.returncode != 0, f"exit 0 for bad input; stdout: {done.stdout[-500:]}"
@@ -80,3 +95,18 @@ def test_bad_input_fails_cleanly(case, originals, tmp_path):
     no_partial_index_entry(cache)
     if call.after is not None:
         call.after(ctx)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.__name__ in
+                                  ("truncated_header", "pickle_with_code", "scale_disk_full", "train_unknown_task")])
+def test_forkserver_matches_a_fresh_interpreter(case, originals, tmp_path, server):
+    """The same case through `python -m lorascope.cli` and through the fork server: same status, same stderr."""
+    cache = tmp_path / "default-cache"
+    ctx = Ctx(originals, tmp_path / "inputs", tmp_path / "outputs", cache)
+    ctx.inputs.mkdir()
+    ctx.outputs.mkdir()
+    call = case(ctx)
+    forked = server.run(call.args, {"LORASCOPE_CACHE": str(cache)}, call.fsize)
+    fresh = run_cli(call.args, cache, call.fsize)
+    assert (forked.returncode, forked.stderr) == (fresh.returncode, fresh.stderr)
+    assert fresh.returncode != 0
