@@ -41,14 +41,12 @@ def run_and_kill(args: list[str], after: float) -> bool:
     try:
         child.wait(timeout=after)
     except subprocess.TimeoutExpired:
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
-        assert child.returncode == -signal.SIGKILL
+        os.kill(child.pid, signal.SIGKILL)  # not yet reaped, so the pid is still this child's
+    _, err = child.communicate()
+    if child.returncode == -signal.SIGKILL:
         return True
-    finally:
-        child.communicate()
-    assert child.returncode == 0, f"lorascope {' '.join(args)} failed before the kill:\n{child.stderr}"
-    return False
+    assert child.returncode == 0, f"lorascope {' '.join(args)} failed before the kill:\n{err}"
+    return False  # it finished first (possibly in the instant before the kill)
 
 
 def kill_points(seed: int, duration: float, count: int = 5) -> list[float]:
