@@ -20,9 +20,12 @@ SERVER = r"""
 import json, os, resource, sys
 import lorascope.cli
 from lorascope.cli import main
-for name in ["scan", "index", "scale", "train", "forget", "experiment"]:
-    __import__(f"lorascope.pipelines.{name}")
-import lorascope.report
+for name in ["pipelines.scan", "pipelines.index", "pipelines.scale", "pipelines.train", "pipelines.forget",
+             "pipelines.experiment", "report"]:
+    try:  # only a head start: a child imports whatever is missing itself
+        __import__(f"lorascope.{name}")
+    except ImportError:
+        pass
 print("ready", flush=True)
 for line in sys.stdin:
     req = json.loads(line)
