@@ -40,9 +40,9 @@ def test_continual_full_profile_has_four_real_tasks():
 def test_profile_overrides_key_by_key():
     base = load_experiment(EXPERIMENTS / "rank_sweep.toml")
     quick = load_experiment(EXPERIMENTS / "rank_sweep.toml", "quick")
-    assert quick.grid.ranks == [1, 8] and base.grid.ranks == [1, 2, 4, 8, 16, 64]
-    assert quick.train["max_steps"] == 20 and quick.train["batch_size"] == base.train["batch_size"]
-    assert load_experiment(EXPERIMENTS / "rank_sweep.toml", "quick", {"grid": {"ranks": [2]}}).grid.ranks == [2]
+    assert quick.grid.ranks == [2, 8] and base.grid.ranks == [1, 2, 4, 8, 16, 64]
+    assert quick.train["max_steps"] == 60 and quick.train["batch_size"] == base.train["batch_size"]
+    assert load_experiment(EXPERIMENTS / "rank_sweep.toml", "quick", {"grid": {"ranks": [4]}}).grid.ranks == [4]
 
 
 def write(tmp_path: Path, text: str) -> Path:
