@@ -29,9 +29,9 @@ def test_run_folder_figures_follow_their_specs(tmp_path):
     (panel,) = xy.panels
     assert isinstance(panel, XYPanel) and len(panel.series) == 3  # full, LoRA r=1, LoRA r=8
     rows = inputs.runs[0].rows("epsilon_sweep")
-    for s in panel.series:
-        mine = sorted((r["epsilon"], r["intruders"]) for r in rows if s.name.endswith(f"rank {r['rank']}")
-                      and s.name.startswith(f"method {r['method']}"))
+    assert [s.name for s in panel.series] == ["method full", "method lora, rank 1", "method lora, rank 8"]
+    for s, (method, rank) in zip(panel.series, [("full", None), ("lora", 1), ("lora", 8)], strict=True):
+        mine = sorted((r["epsilon"], r["intruders"]) for r in rows if r["method"] == method and r["rank"] == rank)
         assert list(zip(s.x, s.y, strict=True)) == [(float(e), float(i)) for e, i in mine]
     maps = figures[figure_id("sweep", "fig9bc_similarity_maps")].panels
     assert [type(p) for p in maps] == [Heatmap, Heatmap]

@@ -28,7 +28,10 @@ def _as_list(value: Any) -> list[str]:
 
 
 def _label(row: dict, columns: Sequence[str]) -> str:
-    return ", ".join(f"{c} {fmt(row[c]) if isinstance(row.get(c), (int, float)) else row.get(c)}" for c in columns)
+    """`method lora, rank 8`; columns without a value in this row (e.g. a full fine-tune's rank) are left out."""
+    parts = [f"{c} {fmt(row[c]) if isinstance(row[c], (int, float)) else row[c]}" for c in columns
+             if row.get(c) is not None]
+    return ", ".join(parts) or "all"
 
 
 def _number(value: Any) -> float | None:
@@ -74,8 +77,9 @@ def _xy_panels(run: RunData, name: str, spec: dict, rows: Sequence[dict]) -> lis
             if len(values) == 1:
                 hline = (values.pop(), baseline.replace("_", " "))
         title = _label(facet_rows[0], facet_cols) if facet_cols else f"{y} vs {x}"
+        counts = all(v is None or float(v).is_integer() for s in series for v in s.y)
         panels.append(XYPanel(title, x.replace("_", " "), y.replace("_", " "), tuple(series), hline=hline,
-                              group=run.label))
+                              integer_y=counts, group=run.label))
     return panels
 
 
