@@ -77,20 +77,6 @@ def rel_err(got: torch.Tensor, want: torch.Tensor) -> float:
     return float((got - want).abs().max() / want.abs().max())
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _private_index(tmp_path_factory):
-    """scan and scale keep base spectra in an index; keep this session's out of the user's cache."""
-    import os
-
-    old = os.environ.get("LORASCOPE_CACHE")
-    os.environ["LORASCOPE_CACHE"] = str(tmp_path_factory.mktemp("index"))
-    yield
-    if old is None:
-        os.environ.pop("LORASCOPE_CACHE", None)
-    else:
-        os.environ["LORASCOPE_CACHE"] = old
-
-
 @pytest.fixture(scope="session")
 def llama():
     return models.tiny_llama()
