@@ -21,11 +21,21 @@ def done(tiny, cache_dir, tmp_path_factory):
     overrides = {**tiny, "train": {**tiny["train"], "max_steps": 6}}
     opts = ReproduceOptions(profile="quick", out=out, experiments=EXPERIMENTS, cache_dir=cache_dir,
                             overrides=overrides)
-    return opts, reproduce(opts)
+    lines: list[str] = []
+    result = reproduce(opts, log=lines.append)
+    return opts, result, lines
+
+
+def test_progress_reports_each_recipe_and_each_evaluation(done):
+    _, _, lines = done
+    assert [line for line in lines if line.startswith("[") and "profile) …" in line] == [
+        f"[{i}/3] {name} (quick profile) …" for i, name in enumerate(PROFILES["quick"], 1)]
+    evals = [line for line in lines if "step " in line and "accuracy" in line and "intruders" in line]
+    assert len(evals) >= 2 * 7  # every training run reports step 0 and its last step (7 runs in the quick grids)
 
 
 def test_writes_one_run_folder_per_recipe_a_report_and_claims(done):
-    opts, result = done
+    opts, result, _ = done
     assert [p.name for p in result.run_folders] == list(PROFILES["quick"])
     assert all((p / "manifest.json").is_file() for p in result.run_folders)
     claims = json.loads(result.claims_json.read_text())
@@ -40,7 +50,7 @@ def test_writes_one_run_folder_per_recipe_a_report_and_claims(done):
 
 
 def test_claim_5_1_is_the_max_over_full_runs_in_the_tables(done):
-    _, result = done
+    _, result, _ = done
     rows = []
     for folder in result.run_folders:
         path = folder / "tables" / "epsilon_sweep.parquet"
@@ -52,7 +62,7 @@ def test_claim_5_1_is_the_max_over_full_runs_in_the_tables(done):
 
 
 def test_report_has_the_claims_table_and_links_to_existing_figures(done):
-    _, result = done
+    _, result, _ = done
     html = result.report.read_text()
     assert html.count('<tr data-claim="') == len(result.claims)
     figure_ids = set(re.findall(r'<figure class="fig" id="fig-([^"]+)"', html))
@@ -65,7 +75,7 @@ def test_report_has_the_claims_table_and_links_to_existing_figures(done):
 
 
 def test_rerun_reuses_every_job_and_gives_the_same_claims(done):
-    opts, result = done
+    opts, result, _ = done
     before = result.claims_json.read_text()
     again = reproduce(opts)
     assert again.claims_json.read_text() == before

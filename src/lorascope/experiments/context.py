@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lorascope.executor import Job, run_jobs
+from lorascope.experiments import jobs as jobs_module
 from lorascope.experiments.config import Experiment
 from lorascope.experiments.jobs import train_and_scan
 from lorascope.experiments.ledger import Ledger, job_key
@@ -102,8 +103,13 @@ class Context:
 
         for job in todo:
             self.log(f"queued {job.key}")
-        run_jobs(todo, self.executor, on_result=record,  # type: ignore[arg-type]
-                 on_retry=lambda key, attempt, error: self.log(f"{key}: attempt {attempt} failed ({error}); retrying"))
+        jobs_module.progress_sink = self.log if self.executor == "local" else None
+        try:
+            run_jobs(todo, self.executor, on_result=record,  # type: ignore[arg-type]
+                     on_retry=lambda key, attempt, error: self.log(f"{key}: attempt {attempt} failed ({error}); "
+                                                                   "retrying"))
+        finally:
+            jobs_module.progress_sink = None
         return {job.key: results[job.key] for job in jobs}
 
 

@@ -7,14 +7,43 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lorascope.experiments.config import AnalysisOptions
 from lorascope.experiments.rows import scan_rows
 from lorascope.training.config import TrainConfig
 
+if TYPE_CHECKING:
+    from lorascope.pipelines.train import TrainEvent
+
 RUN_COLUMNS = ("method", "rank", "alpha", "lr", "seed", "task", "model", "train_layers")
+
+# Where jobs running in this process report progress (set by Context for the local executor; None on Ray
+# workers, whose tasks Ray itself reports). A module-level hook, because jobs are plain picklable calls.
+progress_sink: Callable[[str], None] | None = None
+
+
+def _train_progress(label: str) -> Callable[[TrainEvent], None] | None:
+    """Training events as log lines: set-up messages and each evaluation (not every step)."""
+    sink = progress_sink
+    if sink is None:
+        return None
+
+    def report(event: TrainEvent) -> None:
+        if event.kind == "info" and event.message:
+            sink(f"  {label}: {event.message}")
+        elif event.kind == "eval" and event.row:
+            row = event.row
+            sink(f"  {label}: step {event.step}/{event.total}  accuracy {_num(row.get('accuracy'))}  "
+                 f"forgetting {_num(row.get('forgetting'))}  intruders {row.get('intruders')}")
+
+    return report
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
 
 
 def run_tag(config: TrainConfig, run_id: str) -> dict[str, Any]:
@@ -39,7 +68,7 @@ def train_and_scan(config: TrainConfig, run_dir: str, analysis: AnalysisOptions,
     from lorascope.training.registry import resolve_model
 
     out = Path(run_dir)
-    result = train(config, out, cache_dir=cache_dir)
+    result = train(config, out, cache_dir=cache_dir, progress=_train_progress(out.name))
     tag = run_tag(config, result.run_id)
     final = result.final
     tables: dict[str, list[dict[str, Any]]] = {
