@@ -158,8 +158,10 @@ def _lowrank_block(op: TunedOperator, base: BaseSpectrum, count: int, k: int) ->
     # which a near-degenerate pair's gap turns into bounds above TRUST, and then Krylov must polish.
     U0 = base.U.to(device=W0.device, dtype=torch.float64)
     S0 = base.S.to(device=W0.device, dtype=torch.float64)
-    X = U0.T @ (W0 @ A.T)  # (p, r): W0 Aᵀ in the U0 coordinates (it has no component outside span U0)
-    Yb = U0.T @ B
+    r = A.shape[0]
+    # One pass over U0 for both: W0 Aᵀ in the U0 coordinates (it has no component outside span U0), and B's.
+    XY = U0.T @ torch.cat([W0 @ A.T, B], dim=1)
+    X, Yb = XY[:, :r], XY[:, r:]
     if m > p:  # U0 does not span R^m: add the part of B outside it
         Bp = B - U0 @ Yb
         Bp = Bp - U0 @ (U0.T @ Bp)
