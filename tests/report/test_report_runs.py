@@ -74,6 +74,19 @@ def test_intervention_claim_reads_the_percent_changes():
     assert scaling_reduces_forgetting([run(None, -30.0)]).holds is None
 
 
+def test_highest_lr_claim_compares_the_top_lr_lora_run_with_every_full_run():
+    def sweep(top_forgetting):
+        lora = {"method": "lora", "rank": 8, "alpha": 16}
+        return _run("lr_sweep", runs=[{**lora, "lr": 1e-4, "forgetting": 0.9},
+                                      {**lora, "lr": 5e-3, "forgetting": top_forgetting},
+                                      {"method": "full", "lr": 1e-5, "forgetting": 0.1},
+                                      {"method": "full", "lr": 2e-5, "forgetting": 0.3}])
+    (claim,) = [c for c in evaluate_claims([sweep(0.5)]) if c.id == "5.5c"]
+    assert claim.holds is True and "lr=0.005" in claim.measured
+    (claim,) = [c for c in evaluate_claims([sweep(0.2)]) if c.id == "5.5c"]
+    assert claim.holds is False  # the low-lr run's 0.9 does not count
+
+
 def test_undefined_correlation_is_undecided():
     lr = _run("lr_sweep", correlations=[{"scope": "task x", "x": "intruders", "y": "forgetting", "rho": None,
                                          "p": None, "n": 4, "note": "x is constant: ρ is undefined"}])

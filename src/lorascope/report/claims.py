@@ -136,6 +136,23 @@ def not_with_accuracy(runs: Sequence[RunData]) -> Claim | None:
                  note=str(row.get("note") or ""), figure=figure_id(run.label, "fig7_accuracy_per_epoch"))
 
 
+def highest_lr_forgets_more(runs: Sequence[RunData]) -> Claim | None:
+    """5.5: in the lr sweep, the highest-lr LoRA run forgets more than full fine-tuning."""
+    for run in _runs(runs, "lr_sweep"):
+        rows = [r for r in run.rows("runs") if r.get("forgetting") is not None and r.get("lr") is not None]
+        lora = [r for r in rows if r.get("method") == "lora"]
+        full = [r for r in rows if r.get("method") == "full"]
+        if lora and full:
+            top = max(lora, key=lambda r: r["lr"])
+            most = max(r["forgetting"] for r in full)
+            return Claim("5.5c", "The highest-lr LoRA forgets more than full fine-tuning (lr sweep)",
+                         "higher pseudo-loss than full FT", f"{_lora_name(top)}: {fmt(top['forgetting'], 3)}; full "
+                         f"fine-tuning at most {fmt(most, 3)}", top["forgetting"] > most,
+                         "final forgetting of the highest-lr LoRA run above every full run's",
+                         figure=figure_id(run.label, "fig7_forgetting_per_epoch"))
+    return None
+
+
 def full_forgets_more(runs: Sequence[RunData]) -> Claim | None:
     """5.6: full fine-tuning forgets more than α = 2r LoRA."""
     for run in _runs(runs, "rank_sweep"):
@@ -308,9 +325,9 @@ def toy_claim(n: int = 200, seed: int = 0) -> Claim:
 
 
 CHECKS: tuple[Callable[[Sequence[RunData]], Claim | None], ...] = (
-    full_has_none, lora_has_some, high_rank_fewer, correlates_with_forgetting, not_with_accuracy, full_forgets_more,
-    scaling_reduces_forgetting, neighbour_raises_forgetting, continual_lora_degrades, only_b_fewer, seeds_agree,
-    effective_rank_gap, update_norm_ratio)
+    full_has_none, lora_has_some, high_rank_fewer, correlates_with_forgetting, not_with_accuracy,
+    highest_lr_forgets_more, full_forgets_more, scaling_reduces_forgetting, neighbour_raises_forgetting,
+    continual_lora_degrades, only_b_fewer, seeds_agree, effective_rank_gap, update_norm_ratio)
 
 
 def evaluate_claims(runs: Sequence[RunData]) -> list[Claim]:
