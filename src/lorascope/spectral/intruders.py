@@ -19,17 +19,26 @@ def _working_dtype(*ts: torch.Tensor) -> torch.dtype:
     return torch.float32 if all(t.dtype == torch.float32 for t in ts) else torch.float64
 
 
+def _safe_norms(U: torch.Tensor) -> torch.Tensor:
+    """Column norms, with 1 for zero columns (so dividing by them leaves those columns zero)."""
+    norms = torch.linalg.vector_norm(U, dim=0)
+    return torch.where(norms > 0, norms, torch.ones_like(norms))
+
+
 def _unit_columns(U: torch.Tensor, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     U = U.detach().to(device=device, dtype=dtype)
-    norms = torch.linalg.vector_norm(U, dim=0)
-    return U / torch.where(norms > 0, norms, torch.ones_like(norms))
+    return U / _safe_norms(U)
+
+
+def _check_sets(U_a: torch.Tensor, U_b: torch.Tensor) -> None:
+    if U_a.ndim != 2 or U_b.ndim != 2 or U_a.shape[0] != U_b.shape[0]:
+        raise InputError(f"vector sets must be (m, ·) with the same m; "
+                         f"got {tuple(U_a.shape)} and {tuple(U_b.shape)}")
 
 
 def abs_cos(U_a: torch.Tensor, U_b: torch.Tensor) -> torch.Tensor:
     """|cos| between every column of U_a (m, a) and every column of U_b (m, b): an (a, b) matrix."""
-    if U_a.ndim != 2 or U_b.ndim != 2 or U_a.shape[0] != U_b.shape[0]:
-        raise InputError(f"vector sets must be (m, ·) with the same m; "
-                         f"got {tuple(U_a.shape)} and {tuple(U_b.shape)}")
+    _check_sets(U_a, U_b)
     dtype, device = _working_dtype(U_a, U_b), U_b.device
     return (_unit_columns(U_a, dtype, device).T @ _unit_columns(U_b, dtype, device)).abs()
 
@@ -39,20 +48,13 @@ def max_cos(U_top: torch.Tensor, U_base: torch.Tensor) -> tuple[torch.Tensor, to
 
     All columns of U_base count, not just its top ones. Ties go to the lowest base index.
     """
-    if U_top.ndim != 2 or U_base.ndim != 2 or U_top.shape[0] != U_base.shape[0]:
-        raise InputError(f"vector sets must be (m, ·) with the same m; "
-                         f"got {tuple(U_top.shape)} and {tuple(U_base.shape)}")
+    _check_sets(U_top, U_base)
     dtype = U_base.dtype if U_base.dtype in (torch.float32, torch.float64) else torch.float64
     base = U_base.detach().to(dtype)
     top = U_top.detach().to(device=base.device, dtype=dtype)
     # Normalise the (k, p) product, not the (m, p) basis: one pass over the basis instead of a copy of it.
     norms = torch.outer(_safe_norms(top), _safe_norms(base))
     return ((top.T @ base).abs() / norms).max(dim=1)
-
-
-def _safe_norms(U: torch.Tensor) -> torch.Tensor:
-    norms = torch.linalg.vector_norm(U, dim=0)
-    return torch.where(norms > 0, norms, torch.ones_like(norms))
 
 
 def intruder_mask(max_cos: torch.Tensor, epsilon: float) -> torch.Tensor:
