@@ -23,7 +23,7 @@ def dense_solve_bytes(shape: tuple[int, int]) -> int:
     """Peak extra memory of one matrix's dense float64 solves: 8·(4mn + mp + pn + 4p²) bytes, p = min(m, n).
 
     Float64 copies of the matrix, U (m×p), V (p×n) and the p×p Gram/eigh or LAPACK workspace. Measured
-    peaks (tests/reliability/test_memory.py) are 57–92% of it for base_spectrum, 79–86% for the full SVD,
+    peaks (tests/reliability/test_memory.py) are 52–81% of it for base_spectrum, 74–80% for the full SVD,
     ~35% for delta_stats; the README's whole-scan peaks (4096², 11008×4096) are ~80% of it.
     """
     m, n = (int(x) for x in shape)

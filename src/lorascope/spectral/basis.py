@@ -100,15 +100,19 @@ def _gram_spectrum(W: torch.Tensor) -> BaseSpectrum | None:
         return None
     if wide:
         U, S = E, sigma.clone()
+    elif not bad.any():  # the common case: no repair, so no m×p temporaries beyond U itself
+        U = W @ E
+        S = torch.linalg.vector_norm(U, dim=0)
+        U.div_(S)
     else:
         U = torch.zeros(m, p, dtype=W.dtype, device=W.device)
         S = torch.zeros(p, dtype=W.dtype, device=W.device)
         good = (~bad).nonzero().flatten()
         if good.numel():
             WV = W @ E[:, good]
-            norms = torch.linalg.vector_norm(WV, dim=0)
-            U[:, good] = WV / norms
-            S[good] = norms
+            S[good] = torch.linalg.vector_norm(WV, dim=0)
+            U[:, good] = WV.div_(S[good])
+            del WV
     for a, b in _runs(bad):
         if wide:
             # Exact SVD of W restricted to the cluster's (accurate) left subspace: a Rayleigh–Ritz step.
@@ -122,6 +126,8 @@ def _gram_spectrum(W: torch.Tensor) -> BaseSpectrum | None:
             U[:, a:b] = P
         S[a:b] = s
     order = torch.argsort(S, descending=True, stable=True)
+    if torch.equal(order, torch.arange(p, device=order.device)):
+        return BaseSpectrum(U=U, S=S, method="gram")  # already in order: skip an m×p copy
     return BaseSpectrum(U=U[:, order].contiguous(), S=S[order].contiguous(), method="gram")
 
 
