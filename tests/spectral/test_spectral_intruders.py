@@ -42,6 +42,22 @@ def test_max_cos_normalises_columns_and_accepts_lower_precision():
         max_cos(torch.ones(5, 2), torch.ones(6, 2))
 
 
+@pytest.mark.parametrize("layout", ["row-major", "column-major"])
+def test_max_cos_of_a_large_basis_matches_the_float64_formula(layout):
+    """Bases taller than one chunk of the column-norm sum, with uneven and zero columns, either memory order."""
+    g = gen(2)
+    base = torch.randn(1000, 300, generator=g, dtype=F64) * torch.linspace(0.1, 10, 300, dtype=F64)
+    base[:, 7] = 0.0
+    tuned = torch.randn(1000, 5, generator=g, dtype=F64)
+    stored = base.to(torch.float32)
+    stored = stored if layout == "row-major" else stored.T.contiguous().T
+    values, where = max_cos(tuned, stored)
+    norms = torch.linalg.vector_norm(base, dim=0)
+    cos = (tuned.T @ base).abs() / torch.outer(torch.linalg.vector_norm(tuned, dim=0), norms.clamp_min(1e-300))
+    assert torch.allclose(values.to(F64), cos.max(dim=1).values, atol=1e-6)
+    assert torch.equal(where, cos.argmax(dim=1))
+
+
 def test_intruder_mask_is_strict():
     mc = torch.tensor([0.2, 0.5, 0.50001, 0.49999], dtype=F64)
     assert intruder_mask(mc, 0.5).tolist() == [True, False, False, True]

@@ -7,6 +7,7 @@ import math
 import torch
 
 from lorascope.errors import InputError
+from lorascope.finite import all_finite
 from lorascope.spectral.update import LowRankUpdate
 
 
@@ -20,7 +21,7 @@ def check_matrix(t: object, what: str = "matrix") -> torch.Tensor:
         raise InputError(f"{what} must have a floating dtype; got {t.dtype}")
     if t.numel() == 0:
         raise InputError(f"{what} is empty: shape {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
+    if not all_finite(t):
         raise InputError(f"{what} has non-finite values (nan or inf)")
     return t
 

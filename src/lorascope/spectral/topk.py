@@ -28,7 +28,7 @@ from lorascope.spectral._validate import check_k, check_matrix, check_tuned
 from lorascope.spectral.basis import BaseSpectrum
 from lorascope.spectral.dense import svd64
 from lorascope.spectral.krylov import gap_bounds, top_eigenpairs
-from lorascope.spectral.operator import TunedOperator, tuned_operator
+from lorascope.spectral.operator import TunedOperator, thin_mm, thin_tmm, tuned_operator
 from lorascope.spectral.update import Tuned
 
 TRUST = 1e-4  # largest accepted angle-error bound of a returned vector
@@ -160,7 +160,7 @@ def _lowrank_block(op: TunedOperator, base: BaseSpectrum, count: int, k: int) ->
     S0 = base.S.to(device=W0.device, dtype=torch.float64)
     r = A.shape[0]
     # One pass over U0 for both: W0 Aᵀ in the U0 coordinates (it has no component outside span U0), and B's.
-    XY = U0.T @ torch.cat([W0 @ A.T, B], dim=1)
+    XY = thin_tmm(U0, torch.cat([thin_mm(W0, A.T), B], dim=1))
     X, Yb = XY[:, :r], XY[:, r:]
     if m > p:  # U0 does not span R^m: add the part of B outside it
         Bp = B - U0 @ Yb
@@ -187,7 +187,7 @@ def _lowrank_block(op: TunedOperator, base: BaseSpectrum, count: int, k: int) ->
     start = torch.cat([torch.eye(d, half, dtype=torch.float64, device=W0.device),
                        torch.linalg.qr(torch.cat([Xt, Y], dim=1))[0][:, : count - half]], dim=1)
     eig = top_eigenpairs(apply, d, count, k, device=W0.device, seed=_SEED, start=start)
-    block = U0 @ eig.vectors[:p]
+    block = thin_mm(U0, eig.vectors[:p])
     if Qp is not None and Qp.shape[1]:
         block = block + Qp @ eig.vectors[p:]
     return torch.linalg.qr(block)[0]

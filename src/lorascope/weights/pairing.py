@@ -10,6 +10,7 @@ from typing import Literal
 import torch
 
 from lorascope.errors import InputError
+from lorascope.finite import all_finite
 from lorascope.spectral.update import LowRankUpdate
 from lorascope.weights.adapter import LoraAdapter, LoraModule, read_adapter
 from lorascope.weights.checkpoint import existing_path, is_adapter_dir, open_checkpoint
@@ -82,7 +83,7 @@ def _lora_loader(
                 start = saved  # the adapter carries its own copy of this table (e.g. a resized vocabulary)
         if module.magnitude_key is not None:
             merged = dora_merged(start, update, adapter.magnitude(module), module.kind)
-            if not bool(torch.isfinite(merged).all()):
+            if not all_finite(merged):
                 raise InputError(
                     f"{adapter.path}: DoRA merge of {module.module!r} gives NaN/Inf (a zero-norm row?)"
                 )

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from lorascope.errors import InputError
+from lorascope.finite import all_finite
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class TensorStore:
             raise InputError(
                 f"{info.file}: tensor {key!r} has shape {tuple(tensor.shape)}, expected {info.shape}"
             )
-        if (tensor.is_floating_point() or tensor.is_complex()) and not bool(torch.isfinite(tensor).all()):
+        if not all_finite(tensor):
             bad = ~torch.isfinite(tensor)
             n_nan = int(torch.isnan(tensor).sum())
             raise InputError(
