@@ -40,6 +40,7 @@ from lorascope.memory import check_dense, memory_hint
 from lorascope.results import MatrixResult, ScanResult
 from lorascope.spectral import BaseSpectrum, LowRankUpdate
 from lorascope.spectral.analyze import analyze_matrix
+from lorascope.spectral.workspace import Workspace
 from lorascope.weights import MatrixPair, plan_pairs
 
 DEFAULT_EPSILONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -190,8 +191,12 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
         found = read_entry(layout, key) if key is not None else None
         return _Loaded(pair, W0, tuned_matrix, key, found)
 
+    per_thread = threading.local()  # a Workspace per solving thread: the float64 copies reuse their memory
+
     def solve(item: _Loaded) -> MatrixResult:
         pair = item.pair
+        if not hasattr(per_thread, "workspace"):
+            per_thread.workspace = Workspace()
         dense_update = opts.update_stats and not isinstance(item.tuned, LowRankUpdate)
         if (dense_update or opts.k_fractions or opts.solver == "exact"
                 or item.found is None or item.found.spectrum is None):  # some dense SVD of this matrix is due
@@ -201,7 +206,7 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
             analysis = analyze_matrix(item.W0.to(device), _to_device(item.tuned, device), k=opts.k,
                                       epsilon=opts.epsilon, epsilons=opts.epsilons, map_size=opts.map_size,
                                       k_fractions=opts.k_fractions, base=spectrum, solver=opts.solver,
-                                      update_stats=opts.update_stats)
+                                      update_stats=opts.update_stats, workspace=per_thread.workspace)
         except InputError as e:
             raise InputError(f"{pair.name}: {e}") from e
         return MatrixResult(pair.name, pair.shape, analysis)

@@ -30,6 +30,7 @@ from lorascope.spectral.operator import tuned_operator
 from lorascope.spectral.rank import DeltaStats, delta_stats
 from lorascope.spectral.topk import solve_top
 from lorascope.spectral.update import LowRankUpdate, Tuned
+from lorascope.spectral.workspace import Workspace
 
 DEFAULT_EPSILONS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -61,11 +62,13 @@ class MatrixAnalysis:
 def analyze_matrix(W0: torch.Tensor, tuned: Tuned, *, k: int = 10, epsilon: float = 0.5,
                    epsilons: Sequence[float] = DEFAULT_EPSILONS, map_size: int = 10,
                    k_fractions: Sequence[float] | None = None, base: BaseSpectrum | None = None,
-                   solver: Literal["auto", "exact"] = "auto", update_stats: bool = True) -> MatrixAnalysis:
+                   solver: Literal["auto", "exact"] = "auto", update_stats: bool = True,
+                   workspace: Workspace | None = None) -> MatrixAnalysis:
     """Intruder analysis of W_tuned (dense, or W0 + LowRankUpdate) against W0; InputError on bad input.
 
     update_stats=False skips the ΔW measures (delta is None): for a dense ΔW they need all its singular
-    values, several times the cost of the intruder test itself on a warm index.
+    values, several times the cost of the intruder test itself on a warm index. `workspace` (one per
+    thread) keeps the float64 copies of the big matrices between calls; the results never alias it.
     """
     check_matrix(W0, "W0")
     check_tuned(W0, tuned)
@@ -90,12 +93,12 @@ def analyze_matrix(W0: torch.Tensor, tuned: Tuned, *, k: int = 10, epsilon: floa
 
     fraction_counts = None
     if k_fractions is not None:
-        U_all, S_all, _ = svd64(tuned_operator(W0, tuned).dense())
+        U_all, S_all, _ = svd64(tuned_operator(W0, tuned, workspace).dense())
         cos_all, _ = max_cos(U_all, base.U)
         fraction_counts = counts_over_k_fraction(cos_all, k_fractions, epsilon)
         U_top, S_top, used = U_all[:, :wanted], S_all[:wanted], "exact"
     else:
-        found = solve_top(W0, tuned, wanted, base=base, solver=solver)
+        found = solve_top(W0, tuned, wanted, base=base, solver=solver, workspace=workspace)
         U_top, S_top, used = found.U, found.S, found.solver
 
     cos, where = max_cos(U_top[:, :k], base.U)
@@ -107,8 +110,11 @@ def analyze_matrix(W0: torch.Tensor, tuned: Tuned, *, k: int = 10, epsilon: floa
         if isinstance(tuned, LowRankUpdate):
             delta = delta_stats(tuned)
         else:
-            delta = delta_stats(tuned.detach().to(torch.float64)
-                                - W0.detach().to(device=tuned.device, dtype=torch.float64))
+            if workspace is not None:  # always a copy, so the in-place difference never touches `tuned`
+                difference = workspace.float64("delta", tuned).sub_(W0.detach().to(tuned.device))
+            else:
+                difference = tuned.detach().to(torch.float64) - W0.detach().to(tuned.device, torch.float64)
+            delta = delta_stats(difference)
     counts = counts_over_epsilon(cos, epsilons)
     return MatrixAnalysis(top=top, intruders=int(flags.sum()), epsilon_counts=counts,
                           k_fraction_counts=fraction_counts, similarity=similarity_map(base.U, U_top, n_map),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from lorascope.spectral.update import LowRankUpdate, Tuned
+from lorascope.spectral.workspace import Workspace, upcast
 
 
 def thin_mm(M: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
@@ -61,13 +62,10 @@ class TunedOperator:
         return self.W + LowRankUpdate(self.B, self.A, self.scale).dense(torch.float64)
 
 
-def tuned_operator(W0: torch.Tensor, tuned: Tuned) -> TunedOperator:
-    """The operator of W_tuned, upcast to float64 on W0's device."""
+def tuned_operator(W0: torch.Tensor, tuned: Tuned, workspace: Workspace | None = None) -> TunedOperator:
+    """The operator of W_tuned, upcast to float64 on W0's device (its big matrix into `workspace` if given)."""
     device = W0.device
-
-    def f64(t: torch.Tensor) -> torch.Tensor:
-        return t.detach().to(device=device, dtype=torch.float64)
-
     if isinstance(tuned, LowRankUpdate):
-        return TunedOperator(W=f64(W0), B=f64(tuned.B), A=f64(tuned.A), scale=float(tuned.scale))
-    return TunedOperator(W=f64(tuned))
+        return TunedOperator(W=upcast(W0, "W", workspace), B=upcast(tuned.B, "", None, device),
+                             A=upcast(tuned.A, "", None, device), scale=float(tuned.scale))
+    return TunedOperator(W=upcast(tuned, "W", workspace, device))

@@ -30,6 +30,7 @@ from lorascope.spectral.dense import svd64
 from lorascope.spectral.krylov import gap_bounds, top_eigenpairs
 from lorascope.spectral.operator import TunedOperator, thin_mm, thin_tmm, tuned_operator
 from lorascope.spectral.update import Tuned
+from lorascope.spectral.workspace import Workspace, upcast
 
 TRUST = 1e-4  # largest accepted angle-error bound of a returned vector
 _SEED = 0
@@ -52,8 +53,12 @@ class TopSingular:
 
 
 def top_singular(W0: torch.Tensor, tuned: Tuned, k: int, *, base: BaseSpectrum | None = None,
-                 oversample: int = 10, solver: Literal["auto", "exact"] = "auto") -> TopSingular:
-    """The k largest singular values of W_tuned and their left vectors, in decreasing order."""
+                 oversample: int = 10, solver: Literal["auto", "exact"] = "auto",
+                 workspace: Workspace | None = None) -> TopSingular:
+    """The k largest singular values of W_tuned and their left vectors, in decreasing order.
+
+    `workspace` holds the float64 copies of the big matrices between calls (see workspace.py).
+    """
     check_matrix(W0, "W0")
     check_tuned(W0, tuned)
     m, n = W0.shape
@@ -66,23 +71,24 @@ def top_singular(W0: torch.Tensor, tuned: Tuned, k: int, *, base: BaseSpectrum |
     if base is not None and (tuple(base.U.shape) != (m, p) or tuple(base.S.shape) != (p,)):
         raise InputError(f"base spectrum has U {tuple(base.U.shape)}, S {tuple(base.S.shape)}; "
                          f"W0 {(m, n)} needs ({m}, {p}) and ({p},)")
-    return solve_top(W0, tuned, k, base=base, oversample=oversample, solver=solver)
+    return solve_top(W0, tuned, k, base=base, oversample=oversample, solver=solver, workspace=workspace)
 
 
 def solve_top(W0: torch.Tensor, tuned: Tuned, k: int, *, base: BaseSpectrum | None = None,
-              oversample: int = 10, solver: Literal["auto", "exact"] = "auto") -> TopSingular:
+              oversample: int = 10, solver: Literal["auto", "exact"] = "auto",
+              workspace: Workspace | None = None) -> TopSingular:
     """top_singular without its input checks, for callers that have validated the same tensors already.
 
     (A finiteness check reads every element: on a 4096² matrix each costs about as much as a Krylov step.)
     """
-    op = tuned_operator(W0, tuned)
+    op = tuned_operator(W0, tuned, workspace)
     p = min(op.shape)
     count = min(p, k + max(oversample, 1))
     if solver == "exact" or 2 * count >= p:
         return exact_top(op, k, "exact")
     tried, start = [], None
     if op.factored and base is not None and op.B.shape[1] <= p // 2:
-        block = _lowrank_block(op, base, count, k)
+        block = _lowrank_block(op, base, count, k, workspace)
         tried.append(_checked(op, block, k, "lowrank"))
         if tried[-1].error_bound <= TRUST:
             # Measured on the benchmark's adapters: bounds ~1e-5 from the float32-stored base, while the vectors
@@ -149,14 +155,15 @@ def _krylov_block(op: TunedOperator, count: int, k: int, start: torch.Tensor | N
     return torch.linalg.qr(op.matmul(eig.vectors))[0]
 
 
-def _lowrank_block(op: TunedOperator, base: BaseSpectrum, count: int, k: int) -> torch.Tensor:
+def _lowrank_block(op: TunedOperator, base: BaseSpectrum, count: int, k: int,
+                   workspace: Workspace | None) -> torch.Tensor:
     """Top left singular block of W0 + s·B A from the projected (p + q)-dimensional eigenproblem."""
     W0, B, A, s = op.W, op.B, op.A, op.scale
     m, n = W0.shape
     p = min(m, n)
     # float64 products: float32 ones (as precise as an indexed U0's stored values) leave residuals ~1e-6,
     # which a near-degenerate pair's gap turns into bounds above TRUST, and then Krylov must polish.
-    U0 = base.U.to(device=W0.device, dtype=torch.float64)
+    U0 = upcast(base.U, "U0", workspace, W0.device)
     S0 = base.S.to(device=W0.device, dtype=torch.float64)
     r = A.shape[0]
     # One pass over U0 for both: W0 Aᵀ in the U0 coordinates (it has no component outside span U0), and B's.
