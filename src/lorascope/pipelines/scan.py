@@ -201,6 +201,8 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
         if (dense_update or opts.k_fractions or opts.solver == "exact"
                 or item.found is None or item.found.spectrum is None):  # some dense SVD of this matrix is due
             check_dense(pair.name, pair.shape, workers=opts.workers, hint=memory_hint(opts.workers, *extra_hint))
+        if item.found is None or item.found.spectrum is None:
+            per_thread.workspace.clear()  # the base spectrum's solve needs the memory more than the next upcast
         try:
             spectrum = for_solving(_base_of(item, layout, device, notes), device)
             analysis = analyze_matrix(item.W0.to(device), _to_device(item.tuned, device), k=opts.k,

@@ -110,8 +110,8 @@ def analyze_matrix(W0: torch.Tensor, tuned: Tuned, *, k: int = 10, epsilon: floa
         if isinstance(tuned, LowRankUpdate):
             delta = delta_stats(tuned)
         else:
-            if workspace is not None:  # always a copy, so the in-place difference never touches `tuned`
-                difference = workspace.float64("delta", tuned).sub_(W0.detach().to(tuned.device))
+            if workspace is not None:  # a copy (so `tuned` is never touched) into the solve's W_t buffer, now free
+                difference = workspace.float64("W", tuned).sub_(W0.detach().to(tuned.device))
             else:
                 difference = tuned.detach().to(torch.float64) - W0.detach().to(tuned.device, torch.float64)
             delta = delta_stats(difference)

@@ -61,14 +61,16 @@ def base_spectrum(W0: torch.Tensor, method: Literal["auto", "gram", "svd"] = "au
 
 
 def _eigh_descending(G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigenpairs of a symmetric float64 matrix, largest first (LAPACK syevd).
+    """Eigenpairs of a symmetric float64 matrix, largest first (LAPACK syevd); G's contents are destroyed.
 
-    On CPU, large matrices go to scipy's LAPACK, measured ~20 % faster than torch's for 4096 × 4096.
+    On CPU, large matrices go to scipy's LAPACK, measured ~20 % faster than torch's for 4096 × 4096, and
+    working in G's own memory (one p × p copy less at the peak).
     """
     if G.device.type == "cpu" and G.shape[0] >= _SCIPY_EIGH_FROM:
         import scipy.linalg
 
-        lam, E = scipy.linalg.eigh(G.numpy(), driver="evd", check_finite=False)
+        # G = Gᵀ, so G.numpy().T is G in the Fortran order LAPACK works in: no copy is made.
+        lam, E = scipy.linalg.eigh(G.numpy().T, driver="evd", check_finite=False, overwrite_a=True)
         lam, E = torch.from_numpy(lam), torch.from_numpy(E)
     else:
         lam, E = torch.linalg.eigh(G)

@@ -28,6 +28,10 @@ class Workspace:
         out.copy_(t.detach())
         return out
 
+    def clear(self) -> None:
+        """Free every buffer (before a dense solve needs the memory more than the next upcast does)."""
+        self._buffers.clear()
+
     def nbytes(self) -> int:
         """Bytes held by all buffers."""
         return sum(b.numel() * b.element_size() for b in self._buffers.values())
