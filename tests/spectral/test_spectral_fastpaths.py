@@ -83,10 +83,11 @@ def test_top_vectors_match_the_reference_up_to_sign(m, n):
         for tuned in (upd, Wt):
             got = top_singular(W0, tuned, 10, base=base)
             assert got.U.shape == (m, 10) and got.S.shape == (10,)
-            assert got.error_bound < 1e-4 and got.max_residual < 1e-10
+            # Krylov stops once every bound is below 1e-7 (krylov._TARGET): far inside the 1e-4 guard.
+            assert got.error_bound < 1e-4 and got.max_residual < 1e-8
             assert got.gap == pytest.approx(float((S[9] - S[10]) / S[0]), rel=1e-8)
             signs = torch.sign((got.U * U[:, :10]).sum(0))
-            assert torch.allclose(got.U * signs, U[:, :10], atol=1e-7)
+            assert torch.allclose(got.U * signs, U[:, :10], atol=1e-6)
             assert torch.allclose(got.S, S[:10], rtol=1e-10)
 
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-_TARGET = 1e-9  # stop once every wanted vector's residual/gap bound is below this
+# Stop once every wanted vector's residual/gap bound is below this: 1000× inside topk.TRUST, and each step
+# past it (1e-9 took one more) costs a pass over the matrix on the dense path.
+_TARGET = 1e-7
 _ACCEPTABLE = 1e-5  # ... or once the bounds stall below this
 _STALL_STEPS = 3
 
@@ -46,7 +48,7 @@ def top_eigenpairs(apply: Callable[[torch.Tensor], torch.Tensor], dim: int, coun
     """The `count` largest eigenpairs of the symmetric PSD operator `apply` (d×d); the first `want` converged.
 
     `want` < `count` < `dim` lets the gap after the last wanted value be measured. Stops when every
-    wanted pair has residual/gap below 1e-9, when progress stalls at an acceptable level, or when the
+    wanted pair has residual/gap below 1e-7, when progress stalls at an acceptable level, or when the
     basis reaches `max_basis` (default max(24·count, 240), capped at dim); callers check `bound`.
     `start` (d, ≤ count) seeds the first block with approximate eigenvectors (the rest is random).
     """
@@ -113,9 +115,13 @@ def _orthonormal_new(X: torch.Tensor, basis: torch.Tensor | None,
 
 
 def _project_out(X: torch.Tensor, basis: torch.Tensor | None) -> torch.Tensor:
-    """X minus its component in span(basis) (orthonormal columns), applied twice for stability."""
+    """X minus its component in span(basis) (orthonormal columns), applied twice for stability.
+
+    Written on Xᵀ, so both products stream the (row-major) basis in its stored order (~1.7× faster).
+    """
     if basis is None or basis.shape[1] == 0:
         return X
+    Xt = X.T
     for _ in range(2):
-        X = X - basis @ (basis.T @ X)
-    return X
+        Xt = Xt - (Xt @ basis) @ basis.T
+    return Xt.T
