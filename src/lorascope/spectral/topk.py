@@ -111,7 +111,7 @@ def exact_top(op: TunedOperator, k: int, label: str) -> TopSingular:
     p = S.numel()
     c = min(k + 1, p)
     V = Vh[:c].T
-    res = _pair_residuals(W @ V - U[:, :c] * S[:c], W.T @ U[:, :c] - V * S[:c])
+    res = _pair_residuals(thin_mm(W, V) - U[:, :c] * S[:c], thin_tmm(W, U[:, :c]) - V * S[:c])
     return _report(U[:, :k], S[:c], res, k, p, label)
 
 
@@ -170,13 +170,13 @@ def _lowrank_block(op: TunedOperator, base: BaseSpectrum, count: int, k: int,
     XY = thin_tmm(U0, torch.cat([thin_mm(W0, A.T), B], dim=1))
     X, Yb = XY[:, :r], XY[:, r:]
     if m > p:  # U0 does not span R^m: add the part of B outside it
-        Bp = B - U0 @ Yb
-        Bp = Bp - U0 @ (U0.T @ Bp)
+        Bp = B - thin_mm(U0, Yb)
+        Bp = Bp - thin_mm(U0, thin_tmm(U0, Bp))
         Qp, sv, _ = torch.linalg.svd(Bp, full_matrices=False)
         ref = float(torch.linalg.matrix_norm(B, ord=2)) if B.numel() else 0.0
         Qp = Qp[:, : int((sv > 1e-12 * ref).sum())] if ref > 0 else Qp[:, :0]
         if Qp.shape[1]:
-            Qp = torch.linalg.qr(Qp - U0 @ (U0.T @ Qp))[0]
+            Qp = torch.linalg.qr(Qp - thin_mm(U0, thin_tmm(U0, Qp)))[0]
         Y = torch.cat([Yb, Qp.T @ B])
         Xt = torch.cat([X, X.new_zeros(Qp.shape[1], X.shape[1])])
     else:
