@@ -188,3 +188,22 @@ def test_a_float32_stored_base_is_polished_not_abandoned(index):
     assert found.solver in ("lowrank", "krylov") and found.error_bound < 1e-4
     ref = reference_intruders(case.W0, merged(case.W0, case.tuned), case.k, 0.5)
     _assert_matches_reference(case, _verdicts(found, ref.U_base), ref, found.solver)
+
+
+@pytest.mark.parametrize("outside", [1.0, 1e-5, 1e-8, 0.0])
+def test_tall_update_nearly_inside_the_base_column_space(outside):
+    """Tall W0: B's part outside span(U0) large, tiny (the extra re-orthogonalisation) or absent."""
+    g = gen(31)
+    m, n, r = 240, 100, 3
+    W0 = orthonormal(m, n, g) @ torch.diag(decaying(n, 0.9)) @ orthonormal(n, n, g).T
+    U0 = torch.linalg.svd(W0, full_matrices=False)[0]
+    inside = U0 @ torch.randn(n, r, generator=g, dtype=F64)
+    away = torch.randn(m, r, generator=g, dtype=F64)
+    away = away - U0 @ (U0.T @ away)
+    B = inside + outside * away * 4.0  # strong enough to make intruders when it points outside
+    A = torch.randn(r, n, generator=g, dtype=F64)
+    case = Case(f"tall-outside{outside:g}", W0, LowRankUpdate(B, A, 1.0))
+    ref = reference_intruders(W0, merged(W0, case.tuned), case.k, 0.5)
+    got = analyze_matrix(W0, case.tuned, k=case.k, epsilon=0.5, epsilons=EPSILONS)
+    assert got.solver == "lowrank"
+    _assert_matches_reference(case, got, ref, got.solver)

@@ -183,8 +183,10 @@ def _lowrank_block(op: TunedOperator, base: BaseSpectrum, count: int, k: int,
         Bp = Bp - thin_mm(U0, thin_tmm(U0, Bp))
         Qp, sv, _ = torch.linalg.svd(Bp, full_matrices=False)
         ref = float(torch.linalg.matrix_norm(B, ord=2)) if B.numel() else 0.0
-        Qp = Qp[:, : int((sv > 1e-12 * ref).sum())] if ref > 0 else Qp[:, :0]
-        if Qp.shape[1]:
+        kept = int((sv > 1e-12 * ref).sum()) if ref > 0 else 0
+        Qp = Qp[:, :kept]
+        # Bp's leftover U0 part (~eps·‖B‖) grows by ‖B‖/σ in Qp's column for σ: only tiny σ need one more pass.
+        if kept and float(sv[kept - 1]) < 1e-6 * ref:
             Qp = torch.linalg.qr(Qp - thin_mm(U0, thin_tmm(U0, Qp)))[0]
         Y = torch.cat([Yb, Qp.T @ B])
         Xt = torch.cat([X, X.new_zeros(Qp.shape[1], X.shape[1])])
