@@ -35,21 +35,27 @@ def test_factored_spectrum_equals_dense_svd(m, n, r, scale):
     assert asdict(delta_stats(upd)) == pytest.approx(asdict(delta_stats(upd.dense(F64))), rel=1e-9)
 
 
-@pytest.mark.parametrize("shape", [(40, 70), (70, 40), (300, 300)])
+@pytest.mark.parametrize("shape", [(40, 70), (70, 40), (300, 300), (520, 700), (700, 520), "transposed"])
 def test_dense_spectrum_matches_the_float64_svd(shape):
-    """The Gram path: every value equal to the float64 SVD's to rounding, on a spread-out spectrum."""
+    """The Gram path (plain product below 512, BLAS syrk of either side above): the float64 SVD's values."""
     g = gen(2)
-    D = torch.randn(*shape, generator=g, dtype=torch.float32).to(F64)
+    if shape == "transposed":  # a non-contiguous view takes the plain product
+        shape = (560, 600)
+        D = torch.randn(shape[1], shape[0], generator=g, dtype=torch.float32).to(F64).T
+    else:
+        D = torch.randn(*shape, generator=g, dtype=torch.float32).to(F64)
     D = D * torch.logspace(0, -4, shape[1], dtype=F64)  # columns scaled: σ spans about four decades
     fast, exact = update_singular_values(D), torch.linalg.svdvals(D)
     assert torch.allclose(fast, exact, rtol=1e-8, atol=1e-7 * float(exact[0]))
     assert asdict(delta_stats(D)) == pytest.approx(asdict(_stats_of(exact)), rel=1e-6)
 
 
-def test_dense_low_rank_update_has_exactly_its_rank():
+@pytest.mark.parametrize("shape", [(200, 150), (600, 530), (530, 600)])
+def test_dense_low_rank_update_has_exactly_its_rank(shape):
     """Below the Gram floor values are zero: a densely stored rank-3 update reads as rank 3, as factored."""
     g = gen(5)
-    upd = LowRankUpdate(torch.randn(200, 3, generator=g, dtype=F64), torch.randn(3, 150, generator=g, dtype=F64), 0.7)
+    m, n = shape
+    upd = LowRankUpdate(torch.randn(m, 3, generator=g, dtype=F64), torch.randn(3, n, generator=g, dtype=F64), 0.7)
     dense = update_singular_values(upd.dense(F64))
     assert int((dense > 0).sum()) == 3
     assert torch.allclose(dense[:3], update_singular_values(upd), rtol=1e-10)

