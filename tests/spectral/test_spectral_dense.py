@@ -6,7 +6,7 @@ import pytest
 import torch
 from spectral_cases import F64, gen
 
-from lorascope.spectral.dense import svd64, svdvals64
+from lorascope.spectral.dense import svd64
 
 
 @pytest.mark.parametrize(("m", "n"), [(40, 90), (90, 40), (50, 50)])
@@ -19,5 +19,4 @@ def test_svd64_is_a_thin_svd_in_either_orientation(m, n):
     assert torch.allclose(U.T @ U, torch.eye(p, dtype=F64), atol=1e-12)
     assert torch.allclose(Vh @ Vh.T, torch.eye(p, dtype=F64), atol=1e-12)
     assert torch.all(S[:-1] >= S[1:])
-    assert torch.allclose(svdvals64(W), S, rtol=1e-12)
     assert torch.allclose(S, torch.linalg.svdvals(W.to(F64)), rtol=1e-12)

@@ -1,9 +1,8 @@
 """Full float64 SVDs, always handed to LAPACK in the tall orientation.
 
 For a wide matrix (m < n) the SVD of Wᵀ is the same factorisation with U and V swapped, and
-torch's CPU LAPACK path is 2–3× faster on it (measured for 4096 × 11008: svd 118 s → 65 s,
-svdvals 94 s → 31 s on one core). The reference uses the same orientation, so exact paths
-reproduce it bit for bit.
+torch's CPU LAPACK path is 2–3× faster on it (measured for 4096 × 11008: 118 s → 65 s on one
+core). The reference uses the same orientation, so exact paths reproduce it bit for bit.
 """
 
 from __future__ import annotations
@@ -19,8 +18,3 @@ def svd64(W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return Uh.T, S, V.T
     return torch.linalg.svd(W, full_matrices=False)
 
-
-def svdvals64(W: torch.Tensor) -> torch.Tensor:
-    """All min(m, n) singular values of W in float64, descending."""
-    W = W.detach().to(torch.float64)
-    return torch.linalg.svdvals(W.T if W.shape[0] < W.shape[1] else W)
