@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from lorascope.errors import InputError
+from lorascope.spectral.operator import aligned_columns
 
 
 def _working_dtype(*ts: torch.Tensor) -> torch.dtype:
@@ -69,7 +70,7 @@ def max_cos(U_top: torch.Tensor, U_base: torch.Tensor) -> tuple[torch.Tensor, to
     # Normalise the (k, p) product, not the (m, p) basis: one pass over the basis instead of a copy of it.
     norms = torch.outer(_safe_norms(top), _safe_norms(base))
     k = top.shape[1]
-    padded = torch.cat([top, top.new_zeros(top.shape[0], -k % 4)], dim=1)  # 4n rows: the product runs ~1.4× faster
+    padded = torch.cat([top, top.new_zeros(top.shape[0], aligned_columns(k) - k)], dim=1)  # ~1.4× faster product
     return ((padded.T @ base)[:k].abs() / norms).max(dim=1)
 
 

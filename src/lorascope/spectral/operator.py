@@ -24,6 +24,12 @@ def thin_tmm(M: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     return (Y.T @ M).T
 
 
+def aligned_columns(columns: int) -> int:
+    """`columns` rounded up to a multiple of 4: thin products with a large matrix run up to 2× faster then
+    (measured on 2 cores, float64 4096²: 12 columns 9 ms, 11 or 13 columns 14–21 ms)."""
+    return -(-columns // 4) * 4
+
+
 @dataclass(frozen=True)
 class TunedOperator:
     """W_t = W + scale·B A (B, A absent for a dense W_t); float64 on one device."""

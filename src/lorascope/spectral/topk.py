@@ -28,19 +28,13 @@ from lorascope.spectral._validate import check_k, check_matrix, check_tuned
 from lorascope.spectral.basis import BaseSpectrum
 from lorascope.spectral.dense import svd64
 from lorascope.spectral.krylov import gap_bounds, top_eigenpairs
-from lorascope.spectral.operator import TunedOperator, thin_mm, thin_tmm, tuned_operator
+from lorascope.spectral.operator import TunedOperator, aligned_columns, thin_mm, thin_tmm, tuned_operator
 from lorascope.spectral.update import Tuned
 from lorascope.spectral.workspace import Workspace, upcast
 
 TRUST = 1e-4  # largest accepted angle-error bound of a returned vector
 _SEED = 0
 _LOWRANK_EXTRA = 2  # vectors past k in the structured path's block (measured: 105 ms per 4096² matrix, 130 at 10)
-
-
-def _aligned(columns: int) -> int:
-    """`columns` rounded up to a multiple of 4: thin float64 products with W or U0 run up to 2× faster then
-    (measured on 2 cores: 12 columns 9 ms, 11 or 13 columns 14–21 ms, for a 4096² matrix)."""
-    return -(-columns // 4) * 4
 
 
 @dataclass(frozen=True)
@@ -93,11 +87,11 @@ def solve_top(W0: torch.Tensor, tuned: Tuned, k: int, *, base: BaseSpectrum | No
     count = min(p, k + max(oversample, 1))
     if solver == "exact" or 2 * count >= p:
         return exact_top(op, k, "exact")
-    count = min(p, _aligned(count))
+    count = min(p, aligned_columns(count))
     tried, start = [], None
     if op.factored and base is not None and op.B.shape[1] <= p // 2:
         # The projected problem is cheap to iterate, so a small block (fewer columns in every product) wins.
-        block = _lowrank_block(op, base, min(count, _aligned(k + _LOWRANK_EXTRA)), k, workspace)
+        block = _lowrank_block(op, base, min(count, aligned_columns(k + _LOWRANK_EXTRA)), k, workspace)
         tried.append(_checked(op, block, k, "lowrank"))
         if tried[-1].error_bound <= TRUST:
             # Measured on the benchmark's adapters: bounds ~1e-5 from the float32-stored base, while the vectors
