@@ -24,7 +24,8 @@ def dense_solve_bytes(shape: tuple[int, int]) -> int:
 
     Float64 copies of the matrix, U (m×p), V (p×n) and the p×p Gram/eigh or LAPACK workspace. Measured
     peaks (tests/reliability/test_memory.py) are 52–81% of it for base_spectrum, 74–80% for the full SVD,
-    ~35% for delta_stats; the README's whole-scan peaks (4096², 11008×4096) are ~80% of it.
+    29–60% for delta_stats (the high end is scipy's BLAS buffers, allocated on first use); what a whole scan
+    added in the README's benchmark is 60% of it for 4096², 84% for 11008×4096.
     """
     m, n = (int(x) for x in shape)
     p = min(m, n)
