@@ -74,6 +74,27 @@ def test_run_ordered_keeps_order_bounds_work_in_flight_and_stops_at_the_first_er
         run_ordered(list(range(50)), lambda x: x, failing, workers=2)
 
 
+def test_run_ordered_warms_each_solver_thread_before_its_first_solve():
+    import threading
+
+    warmed, order = set(), []
+    lock = threading.Lock()
+
+    def warm_up():
+        with lock:
+            warmed.add(threading.get_ident())
+            order.append("warm")
+
+    def solve(x):
+        with lock:
+            order.append(("solve", threading.get_ident() in warmed))
+        return -x
+
+    assert run_ordered(list(range(6)), lambda x: x, solve, warm_up=warm_up) == [-x for x in range(6)]
+    assert order[0] == "warm" and order.count("warm") == 1 and all(o == ("solve", True) for o in order[1:])
+    assert run_ordered([], lambda x: x, solve, warm_up=warm_up) == [] and order.count("warm") == 1
+
+
 def test_device_option(tmp_path):
     model = small_model(tmp_path)
     cpu = lorascope.scan(model.base, model.adapter, device="cpu", cache=False)

@@ -63,3 +63,17 @@ def test_buffers_are_reused_grown_and_never_returned_for_float64_inputs():
     assert upcast(already, "W", workspace) is not None and upcast(already, "W", workspace).data_ptr() == \
         already.data_ptr()  # float64 already: used as it is, nothing copied
     assert upcast(small, "W", None).data_ptr() not in {b.data_ptr(), small.data_ptr()}
+
+
+def test_reserve_sizes_a_buffer_that_later_copies_land_in():
+    workspace = Workspace()
+    workspace.reserve("W", 50 * 60)
+    assert workspace.nbytes() == 50 * 60 * 8
+    pointer = workspace._buffers["W"].data_ptr()
+    small = torch.randn(30, 40)
+    copied = workspace.float64("W", small)
+    assert copied.data_ptr() == pointer and torch.equal(copied, small.double())  # no new allocation
+    workspace.reserve("W", 10)  # smaller: the buffer stays
+    assert workspace._buffers["W"].data_ptr() == pointer and workspace.nbytes() == 50 * 60 * 8
+    workspace.reserve("W", 70 * 80)  # larger: regrown
+    assert workspace.nbytes() == 70 * 80 * 8

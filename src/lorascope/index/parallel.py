@@ -52,10 +52,13 @@ def torch_threads(workers: int) -> Iterator[int]:
 
 
 def run_ordered(items: Sequence[T], prepare: Callable[[T], P], solve: Callable[[P], R], *, workers: int = 1,
-                on_start: Callable[[int, T], None] | None = None) -> list[R]:
+                on_start: Callable[[int, T], None] | None = None,
+                warm_up: Callable[[], None] | None = None) -> list[R]:
     """[solve(prepare(x)) for x in items], with prepare one item ahead on a reader thread and `workers` solvers.
 
-    `on_start(i, item)` runs on the calling thread before it waits for item i.
+    `on_start(i, item)` runs on the calling thread before it waits for item i. `warm_up()` runs once per
+    worker on the solver threads, before their first solve and while the reader prepares the first items;
+    it may only prepare (its failure is ignored: the solve then does the same work itself and reports it).
     """
     workers = check_workers(workers)
     window = workers + 1
@@ -69,6 +72,9 @@ def run_ordered(items: Sequence[T], prepare: Callable[[T], P], solve: Callable[[
             pending[j] = solvers.submit(_after, ready, solve)
 
         try:
+            if warm_up is not None and items:
+                for _ in range(min(workers, len(items))):
+                    solvers.submit(warm_up)
             submitted = 0
             for i, item in enumerate(items):
                 while submitted < len(items) and submitted < i + window:

@@ -193,22 +193,32 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
 
     per_thread = threading.local()  # a Workspace per solving thread: the float64 copies reuse their memory
 
-    def solve(item: _Loaded) -> MatrixResult:
-        pair = item.pair
+    def workspace() -> Workspace:
         if not hasattr(per_thread, "workspace"):
             per_thread.workspace = Workspace()
+        return per_thread.workspace
+
+    def warm_up() -> None:
+        """With an index, most matrices are warm: size the first one's float64 buffers while it is read."""
+        m, n = pairs[0].shape
+        workspace().reserve("W", m * n, device)  # W0 (adapter) or W_tuned (checkpoint) in float64
+        if plan.tuned_kind == "adapter":
+            workspace().reserve("U0", m * min(m, n), device)  # the base basis, for the structured solver
+
+    def solve(item: _Loaded) -> MatrixResult:
+        pair = item.pair
         dense_update = opts.update_stats and not isinstance(item.tuned, LowRankUpdate)
         if (dense_update or opts.k_fractions or opts.solver == "exact"
                 or item.found is None or item.found.spectrum is None):  # some dense SVD of this matrix is due
             check_dense(pair.name, pair.shape, workers=opts.workers, hint=memory_hint(opts.workers, *extra_hint))
         if item.found is None or item.found.spectrum is None:
-            per_thread.workspace.clear()  # the base spectrum's solve needs the memory more than the next upcast
+            workspace().clear()  # the base spectrum's solve needs the memory more than the next upcast
         try:
             spectrum = for_solving(_base_of(item, layout, device, notes), device)
             analysis = analyze_matrix(item.W0.to(device), _to_device(item.tuned, device), k=opts.k,
                                       epsilon=opts.epsilon, epsilons=opts.epsilons, map_size=opts.map_size,
                                       k_fractions=opts.k_fractions, base=spectrum, solver=opts.solver,
-                                      update_stats=opts.update_stats, workspace=per_thread.workspace)
+                                      update_stats=opts.update_stats, workspace=workspace())
         except InputError as e:
             raise InputError(f"{pair.name}: {e}") from e
         return MatrixResult(pair.name, pair.shape, analysis)
@@ -218,7 +228,8 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
             progress(i, total, pair.name)
 
     with torch_threads(opts.workers):
-        results = run_ordered(pairs, prepare, solve, workers=opts.workers, on_start=started)
+        results = run_ordered(pairs, prepare, solve, workers=opts.workers, on_start=started,
+                              warm_up=warm_up if layout is not None else None)
     if progress is not None:
         progress(total, total, "")
     return ScanResult(

@@ -19,14 +19,24 @@ class Workspace:
 
     def float64(self, role: str, t: torch.Tensor) -> torch.Tensor:
         """A float64 copy of `t` on t's device, in this role's buffer (valid until the next call for `role`)."""
-        n = t.numel()
-        buffer = self._buffers.get(role)
-        if buffer is None or buffer.numel() < n or buffer.device != t.device:
-            self._buffers.pop(role, None)  # free the old buffer before the larger one is allocated
-            buffer = self._buffers[role] = torch.empty(n, dtype=torch.float64, device=t.device)
-        out = buffer[:n].view(tuple(t.shape))
+        out = self._buffer(role, t.numel(), t.device)[: t.numel()].view(tuple(t.shape))
         out.copy_(t.detach())
         return out
+
+    def reserve(self, role: str, numel: int, device: torch.device | str = "cpu") -> None:
+        """Grow `role`'s buffer to `numel` floats now and touch its pages, so a later upcast finds it ready.
+
+        A scan calls this while its reader is still loading the first matrix: the page faults of a fresh
+        buffer then overlap that read instead of delaying the first solve.
+        """
+        self._buffer(role, numel, torch.device(device)).zero_()
+
+    def _buffer(self, role: str, numel: int, device: torch.device) -> torch.Tensor:
+        buffer = self._buffers.get(role)
+        if buffer is None or buffer.numel() < numel or buffer.device != device:
+            self._buffers.pop(role, None)  # free the old buffer before the larger one is allocated
+            buffer = self._buffers[role] = torch.empty(numel, dtype=torch.float64, device=device)
+        return buffer
 
     def clear(self) -> None:
         """Free every buffer (before a dense solve needs the memory more than the next upcast does)."""
