@@ -207,3 +207,30 @@ def test_tall_update_nearly_inside_the_base_column_space(outside):
     got = analyze_matrix(W0, case.tuned, k=case.k, epsilon=0.5, epsilons=EPSILONS)
     assert got.solver == "lowrank"
     _assert_matches_reference(case, got, ref, got.solver)
+
+
+@pytest.mark.parametrize("stored", [torch.float64, torch.float32])
+def test_lowrank_coordinates_are_the_cosines_with_the_base(stored):
+    """The structured path reports U's coordinates in U0; they must equal U0ᵀU computed the slow way."""
+    worst = 0.0
+    for case in CASES:
+        if not isinstance(case.tuned, LowRankUpdate):
+            continue
+        full = base_spectrum(case.W0)
+        base = BaseSpectrum(U=full.U.to(stored), S=full.S, method=full.method)
+        found = top_singular(case.W0, case.tuned, case.k, base=base)
+        if found.solver != "lowrank":
+            assert found.in_base is None, case.name  # other paths have no coordinates to give
+            continue
+        explicit = base.U.to(F64).T @ found.U
+        assert found.in_base.shape == explicit.shape, case.name
+        worst = max(worst, float((found.in_base - explicit).abs().max()))
+        got = analyze_matrix(case.W0, case.tuned, k=case.k, base=base)
+        cos, where = max_cos(found.U, base.U.to(F64))
+        assert [t.max_cos for t in got.top] == pytest.approx(cos.tolist(), abs=1e-11 if stored == F64 else 1e-6)
+        top2 = explicit.abs().topk(2, dim=0).values
+        for j, t in enumerate(got.top):  # the same best base vector wherever it is clearly the best
+            if float(top2[0, j] - top2[1, j]) > 1e-6:
+                assert t.base_index == int(where[j]), (case.name, j)
+    # float64 base: exact to rounding; float32-stored: within how far the stored U0 is from orthonormal
+    assert worst < (1e-11 if stored == F64 else 1e-6), worst

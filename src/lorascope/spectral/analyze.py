@@ -96,12 +96,15 @@ def analyze_matrix(W0: torch.Tensor, tuned: Tuned, *, k: int = 10, epsilon: floa
         U_all, S_all, _ = svd64(tuned_operator(W0, tuned, workspace).dense())
         cos_all, _ = max_cos(U_all, base.U)
         fraction_counts = counts_over_k_fraction(cos_all, k_fractions, epsilon)
-        U_top, S_top, used = U_all[:, :wanted], S_all[:wanted], "exact"
+        U_top, S_top, used, in_base = U_all[:, :wanted], S_all[:wanted], "exact", None
     else:
         found = solve_top(W0, tuned, wanted, base=base, solver=solver, workspace=workspace)
-        U_top, S_top, used = found.U, found.S, found.solver
+        U_top, S_top, used, in_base = found.U, found.S, found.solver, found.in_base
 
-    cos, where = max_cos(U_top[:, :k], base.U)
+    if in_base is not None:  # the cosines are known: no pass over U0
+        cos, where = in_base[:, :k].abs().max(dim=0)
+    else:
+        cos, where = max_cos(U_top[:, :k], base.U)
     flags = intruder_mask(cos, epsilon)
     top = [TopVector(index=j, sigma=float(S_top[j]), max_cos=float(cos[j]), base_index=int(where[j]),
                      intruder=bool(flags[j])) for j in range(k)]
