@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 
+import numpy as np
 import pytest
 
 import lorascope
@@ -39,7 +41,41 @@ def _wrong_shape_meta(folder):
     (folder / "meta.json").write_text(json.dumps(meta))
 
 
-@pytest.mark.parametrize("damage", [_truncate_U, _flip_byte_in_U, _drop_meta, _garble_meta, _wrong_shape_meta])
+def _drop_checksum(folder):
+    meta = json.loads((folder / "meta.json").read_text())
+    del meta["U"]["xxh3_64"]
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def _as_crc32(folder):
+    """Rewrite the entry's checksums as lorascope 0.1 wrote them: CRC-32 of each array instead of XXH3-64."""
+    meta = json.loads((folder / "meta.json").read_text())
+    for name in ("U", "S"):
+        del meta[name]["xxh3_64"]
+        meta[name]["crc32"] = zlib.crc32(np.load(folder / f"{name}.npy").tobytes())
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def _crc32_flipped(folder):
+    _as_crc32(folder)
+    _flip_byte_in_U(folder)
+
+
+def test_entry_written_with_crc32_is_still_served(tmp_path):
+    model = small_model(tmp_path)
+    cache = tmp_path / "cache"
+    build_index(model.base, cache_dir=cache)
+    layout = index_layout(cache)
+    key = tensor_key(model.base_tensors[model.names[0]])
+    before = read_entry(layout, key).spectrum
+    _as_crc32(layout.entry(key.digest))
+    after = read_entry(layout, key)
+    assert after.problem is None and after.meta["U"]["crc32"]
+    assert after.spectrum.U.equal(before.U) and after.spectrum.S.equal(before.S)
+
+
+@pytest.mark.parametrize("damage", [_truncate_U, _flip_byte_in_U, _drop_meta, _garble_meta, _wrong_shape_meta,
+                                    _drop_checksum, _crc32_flipped])
 def test_damaged_entry_is_rebuilt_not_served(tmp_path, decompositions, damage):
     model = small_model(tmp_path)
     cache = tmp_path / "cache"

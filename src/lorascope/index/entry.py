@@ -1,8 +1,9 @@
 """One index entry on disk: U.npy (float32), S.npy (float64) and meta.json, verified on every read.
 
-meta.json is written last and holds the key, the shapes, dtypes and CRC-32 of both arrays and the SHA-256
-of the source matrix; the folder becomes visible only by an atomic rename of a finished tmp folder. A read
-checks all of it (a truncated or altered file is reported, never served); arrays are memory-mapped.
+meta.json is written last and holds the key, the shapes, dtypes and checksums (XXH3-64) of both arrays
+and the SHA-256 of the source matrix; the folder becomes visible only by an atomic rename of a finished
+tmp folder. A read checks all of it (a truncated or altered file is reported, never served); arrays are
+memory-mapped.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import xxhash
 
 from lorascope.index.key import FORMAT, TensorKey
 from lorascope.index.layout import IndexLayout
@@ -42,8 +44,16 @@ class EntryRead:
         return self.spectrum is not None or self.problem is not None
 
 
-def _crc(array: np.ndarray) -> int:
-    return zlib.crc32(memoryview(np.ascontiguousarray(array)).cast("B"))
+_CHECKSUMS = {
+    # Every read checks the whole array, so the checksum's speed is a scan's: XXH3 reads ~30 GB/s here,
+    # zlib's CRC-32 ~4 GB/s (16 ms of a warm 4096² matrix's ~200). Entries written with "crc32" still verify.
+    "xxh3_64": lambda data: xxhash.xxh3_64_intdigest(data),
+    "crc32": zlib.crc32,
+}
+
+
+def _checksum(array: np.ndarray, kind: str = "xxh3_64") -> int:
+    return _CHECKSUMS[kind](memoryview(np.ascontiguousarray(array)).cast("B"))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -69,8 +79,11 @@ def _load(folder: Path, name: str, spec: dict, expected: tuple[int, ...], dtype:
     array = np.load(folder / name, mmap_mode="c", allow_pickle=False)
     if tuple(array.shape) != expected or array.dtype != np.dtype(dtype):
         raise ValueError(f"{name} holds {array.dtype} {tuple(array.shape)}, expected {dtype} {expected}")
-    if _crc(array) != spec.get("crc32"):
-        raise ValueError(f"{name}: CRC-32 differs from meta.json (altered or partly written)")
+    kind = next((k for k in _CHECKSUMS if k in spec), None)
+    if kind is None:
+        raise ValueError(f"meta.json gives {name} no checksum")
+    if _checksum(array, kind) != spec[kind]:
+        raise ValueError(f"{name}: checksum ({kind}) differs from meta.json (altered or partly written)")
     return array
 
 
@@ -118,8 +131,8 @@ def write_entry(layout: IndexLayout, key: TensorKey, spectrum: BaseSpectrum, *, 
         _save(tmp / U_FILE, U)
         _save(tmp / S_FILE, S)
         meta = {"format": FORMAT, "digest": digest, "key": key.to_json(), "method": stored.method,
-                "U": {"file": U_FILE, "shape": list(U.shape), "dtype": _NP[U_DTYPE], "crc32": _crc(U)},
-                "S": {"file": S_FILE, "shape": list(S.shape), "dtype": _NP[S_DTYPE], "crc32": _crc(S)},
+                "U": {"file": U_FILE, "shape": list(U.shape), "dtype": _NP[U_DTYPE], "xxh3_64": _checksum(U)},
+                "S": {"file": S_FILE, "shape": list(S.shape), "dtype": _NP[S_DTYPE], "xxh3_64": _checksum(S)},
                 "source_sha256": source_sha256, "lorascope_version": version, "created_unix": time.time()}
         with open(tmp / META_FILE, "w", encoding="utf-8") as handle:
             json.dump(meta, handle, indent=1)
