@@ -60,20 +60,25 @@ def base_spectrum(W0: torch.Tensor, method: Literal["auto", "gram", "svd"] = "au
     return BaseSpectrum(U=U, S=S, method="svd")
 
 
-def _eigh_descending(G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigenpairs of a symmetric float64 matrix, largest first (LAPACK syevd); G's contents are destroyed.
+def _gram_eigh(W: torch.Tensor, wide: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenpairs of the smaller Gram matrix (W Wᵀ if wide, else WᵀW), largest first.
 
-    On CPU, large matrices go to scipy's LAPACK, measured ~20 % faster than torch's for 4096 × 4096, and
-    working in G's own memory (one p × p copy less at the peak).
+    On CPU, large matrices go to scipy's BLAS and LAPACK: syrk computes the lower triangle of the Gram
+    matrix (half the flops of the product: 0.7–0.9 s against 1.4 s for 4096 × 4096 on 2 cores; syevd
+    reads the lower one ~10 % faster than the upper) and syevd (~20 % faster than torch's) works inside
+    that triangle's memory, so the peak holds one p × p matrix.
     """
-    if G.device.type == "cpu" and G.shape[0] >= _SCIPY_EIGH_FROM:
+    if W.device.type == "cpu" and min(W.shape) >= _SCIPY_EIGH_FROM and W.is_contiguous():
         import scipy.linalg
+        from scipy.linalg.blas import dsyrk
 
-        # G = Gᵀ, so G.numpy().T is G in the Fortran order LAPACK works in: no copy is made.
-        lam, E = scipy.linalg.eigh(G.numpy().T, driver="evd", check_finite=False, overwrite_a=True)
+        # W.numpy().T is Wᵀ in Fortran order (no copy); trans=1 gives W Wᵀ, trans=0 gives WᵀW.
+        G = dsyrk(1.0, W.numpy().T, trans=1 if wide else 0, lower=1)
+        lam, E = scipy.linalg.eigh(G, lower=True, driver="evd", check_finite=False, overwrite_a=True)
+        del G
         lam, E = torch.from_numpy(lam), torch.from_numpy(E)
     else:
-        lam, E = torch.linalg.eigh(G)
+        lam, E = torch.linalg.eigh(W @ W.T if wide else W.T @ W)
     return lam.flip(0), E.flip(1)
 
 
@@ -82,9 +87,7 @@ def _gram_spectrum(W: torch.Tensor) -> BaseSpectrum | None:
     m, n = W.shape
     p = min(m, n)
     wide = m <= n  # then the eigenvectors of W Wᵀ are U itself; else those of WᵀW are V and U = W V / σ
-    G = W @ W.T if wide else W.T @ W
-    lam, E = _eigh_descending(G)
-    del G
+    lam, E = _gram_eigh(W, wide)
     lam1 = float(lam[0])
     if not lam1 > 0:
         return None  # W0 = 0: every direction is degenerate, let the SVD pick a basis
