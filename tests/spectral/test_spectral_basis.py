@@ -153,3 +153,34 @@ def test_float16_storage_can_flip_decisions_near_epsilon():
     assert torch.equal(mc32 < 0.5, verdict)
     assert float((mc16 - truth).abs().max()) > 5e-6
     assert not torch.equal(mc16 < 0.5, verdict)
+
+
+def _spikes_over_a_bulk(p: int) -> torch.Tensor:
+    """Decaying spikes with three near-degenerate pairs (which the gram method must repair) over a flat bulk."""
+    spikes = torch.linspace(10, 2, 20, dtype=F64)
+    for i, rel in ((5, 1e-9), (9, 5e-10), (13, 1e-10)):
+        spikes[i] = spikes[i - 1] * (1 - rel)
+    return torch.cat([spikes, torch.linspace(1.5, 0.5, p - 20, dtype=F64)])
+
+
+@pytest.mark.parametrize(("m", "n"), [(1100, 1030), (1030, 1100)])
+def test_gram_through_blas_syrk_and_scipy_eigh_agrees_with_svd(m, n, monkeypatch):
+    """From 1024 on the CPU route runs (syrk's lower triangle, scipy's syevd in place), and all repairs share one
+    pass over W."""
+    from scipy.linalg import blas
+
+    import lorascope.spectral.basis as basis
+
+    calls, runs = [], []
+    real_syrk, real_runs = blas.dsyrk, basis._runs
+    monkeypatch.setattr(blas, "dsyrk", lambda *a, **k: calls.append(k) or real_syrk(*a, **k))
+    monkeypatch.setattr(basis, "_runs", lambda mask: runs.extend(real_runs(mask)) or real_runs(mask))
+    W = with_spectrum(m, n, _spikes_over_a_bulk(min(m, n)), gen(77))
+    fast, exact = base_spectrum(W, "gram"), base_spectrum(W, "svd")
+    assert calls and calls[0]["lower"] == 1 and fast.method == "gram"
+    assert len(runs) >= 3  # the three pairs at least were re-solved
+    assert torch.allclose(fast.S, exact.S, rtol=1e-6, atol=1e-13 * float(exact.S[0]))
+    assert torch.allclose(fast.U.T @ fast.U, torch.eye(min(m, n), dtype=F64), atol=1e-9)
+    for a, b in _clusters(exact.S, 1e-4):  # columns where defined, subspaces inside clusters
+        Pf, Pe = fast.U[:, a:b] @ fast.U[:, a:b].T, exact.U[:, a:b] @ exact.U[:, a:b].T
+        assert float(torch.linalg.matrix_norm(Pf - Pe, ord=2)) < 1e-5, (a, b)
