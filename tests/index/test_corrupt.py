@@ -48,7 +48,7 @@ def _drop_checksum(folder):
 
 
 def _as_crc32(folder):
-    """Rewrite the entry's checksums as lorascope 0.1 wrote them: CRC-32 of each array instead of XXH3-64."""
+    """Rewrite the entry's checksums as earlier builds wrote them: CRC-32 of each array instead of XXH3-64."""
     meta = json.loads((folder / "meta.json").read_text())
     for name in ("U", "S"):
         del meta[name]["xxh3_64"]
