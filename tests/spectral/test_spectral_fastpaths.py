@@ -234,3 +234,33 @@ def test_lowrank_coordinates_are_the_cosines_with_the_base(stored):
                 assert t.base_index == int(where[j]), (case.name, j)
     # float64 base: exact to rounding; float32-stored: within how far the stored U0 is from orthonormal
     assert worst < (1e-11 if stored == F64 else 1e-6), worst
+
+
+def test_tall_complement_kept_implicit_matches_the_explicit_one(monkeypatch):
+    """Tall W0, B well outside span(U0): the r × r Gram route gives what forming B − U0 Yb gives."""
+    import lorascope.spectral.topk as topk
+
+    g = gen(32)
+    m, n, r = 300, 120, 4
+    W0 = orthonormal(m, n, g) @ torch.diag(decaying(n, 0.9)) @ orthonormal(n, n, g).T
+    B = 3.0 * torch.randn(m, r, generator=g, dtype=F64) * torch.tensor([1.0, 0.5, 0.2, 0.1], dtype=F64)
+    A = torch.randn(r, n, generator=g, dtype=F64)
+    tuned = LowRankUpdate(B, A, 1.0)
+    full = base_spectrum(W0)
+    for stored in (F64, torch.float32):
+        base = BaseSpectrum(U=full.U.to(stored), S=full.S, method=full.method)
+        taken = []
+        real = topk._implicit_complement
+        monkeypatch.setattr(topk, "_implicit_complement", lambda B, Yb: taken.append(real(B, Yb)) or taken[-1])
+        implicit = top_singular(W0, tuned, 10, base=base)
+        monkeypatch.setattr(topk, "_implicit_complement", lambda B, Yb: None)
+        explicit = top_singular(W0, tuned, 10, base=base)
+        assert taken and taken[0] is not None and implicit.solver == explicit.solver == "lowrank"
+        assert torch.allclose(implicit.S, explicit.S, rtol=1e-12)
+        signs = torch.sign((implicit.U * explicit.U).sum(dim=0))
+        assert torch.allclose(implicit.U, explicit.U * signs, atol=1e-9)
+        assert torch.allclose(implicit.in_base, explicit.in_base * signs, atol=1e-9)
+        monkeypatch.setattr(topk, "_implicit_complement", real)
+        ref = reference_intruders(W0, merged(W0, tuned), 10, 0.5)
+        got = analyze_matrix(W0, tuned, k=10, base=base, epsilons=EPSILONS)
+        _assert_matches_reference(Case("tall-implicit", W0, tuned), got, ref, got.solver)
