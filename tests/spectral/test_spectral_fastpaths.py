@@ -247,11 +247,16 @@ def test_tall_complement_kept_implicit_matches_the_explicit_one(monkeypatch):
     A = torch.randn(r, n, generator=g, dtype=F64)
     tuned = LowRankUpdate(B, A, 1.0)
     full = base_spectrum(W0)
+    real, taken = topk._implicit_complement, []
+
+    def spy(B, Yb):
+        taken.append(real(B, Yb))
+        return taken[-1]
+
     for stored in (F64, torch.float32):
         base = BaseSpectrum(U=full.U.to(stored), S=full.S, method=full.method)
-        taken = []
-        real = topk._implicit_complement
-        monkeypatch.setattr(topk, "_implicit_complement", lambda B, Yb: taken.append(real(B, Yb)) or taken[-1])
+        taken.clear()
+        monkeypatch.setattr(topk, "_implicit_complement", spy)
         implicit = top_singular(W0, tuned, 10, base=base)
         monkeypatch.setattr(topk, "_implicit_complement", lambda B, Yb: None)
         explicit = top_singular(W0, tuned, 10, base=base)
