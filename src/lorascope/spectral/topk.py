@@ -171,8 +171,10 @@ def _krylov_block(op: TunedOperator, count: int, k: int, start: torch.Tensor | N
 _IMPLICIT_FROM = 1e-3  # smallest eigenvalue of the complement's Gram matrix, relative to ‖B‖², for the implicit path
 
 
-def _implicit_complement(B: torch.Tensor, Yb: torch.Tensor) -> torch.Tensor | None:
-    """T with Qp = (B − U0 Yb) T orthonormal and ⊥ U0, from the r × r Gram matrix BᵀB − YbᵀYb; None if unsafe.
+def _implicit_complement(B: torch.Tensor, Yb: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(T, QpᵀB) with Qp = (B − U0 Yb) T orthonormal and ⊥ U0, from the r × r Gram matrix C = BᵀB − YbᵀYb
+    (then QpᵀB = Tᵀ C); None if unsafe.
 
     Forming B − U0 Yb and re-orthogonalising it costs three passes over U0 (m × p): ~100 ms of a ~350 ms
     11008 × 4096 solve. The Gram route needs none. Its error is the stored U0's departure from
@@ -184,12 +186,14 @@ def _implicit_complement(B: torch.Tensor, Yb: torch.Tensor) -> torch.Tensor | No
     """
     if B.shape[1] == 0:
         return None
-    C = B.T @ B - Yb.T @ Yb
+    BtB = B.T @ B
+    C = BtB - Yb.T @ Yb
     lam, V = torch.linalg.eigh((C + C.T) / 2)
-    top = float(torch.linalg.eigvalsh(B.T @ B)[-1])
+    top = float(torch.linalg.eigvalsh(BtB)[-1])
     if not top > 0 or not float(lam[0]) >= _IMPLICIT_FROM * top:
         return None
-    return V / lam.sqrt()
+    T = V / lam.sqrt()
+    return T, T.T @ C
 
 
 def _lowrank_block(op: TunedOperator, base: BaseSpectrum, count: int, k: int,
@@ -211,10 +215,11 @@ def _lowrank_block(op: TunedOperator, base: BaseSpectrum, count: int, k: int,
     X, Yb = XY[:, :r], XY[:, r:]
     T = None  # set when the complement of span(U0) in B's span stays implicit: Qp = (B − U0 Yb) T
     if m > p:  # U0 does not span R^m: add the part of B outside it
-        T = _implicit_complement(B, Yb)
-        if T is not None:
+        implicit = _implicit_complement(B, Yb)
+        if implicit is not None:
+            T, QpB = implicit
             Qp = None
-            Y = torch.cat([Yb, T.T @ (B.T @ B - Yb.T @ Yb)])  # Qpᵀ B = Tᵀ (B − U0 Yb)ᵀ B
+            Y = torch.cat([Yb, QpB])
             Xt = torch.cat([X, X.new_zeros(T.shape[1], X.shape[1])])
         else:
             Bp = B - thin_mm(U0, Yb)
