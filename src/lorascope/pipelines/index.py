@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from lorascope._version import __version__
 from lorascope.errors import InputError, ResourceError
 from lorascope.index import (
     EntryRead,
@@ -152,7 +153,7 @@ def build_index(base: str | Path, options: IndexOptions | None = None, *,
         if item.found.spectrum is None:
             check_dense(item.target.name, item.key.shape, workers=opts.workers, hint=memory_hint(opts.workers))
         got = obtain(layout, item.key, item.W0, device=device, found=item.found,
-                     verify_full_hash=opts.full_hash, version=_version())
+                     verify_full_hash=opts.full_hash, version=__version__)
         if got.write_error:
             raise ResourceError(f"{got.write_error}; pass a writable --cache-dir")
         return IndexedMatrix(item.target.name, item.key.shape, item.key.digest, got.status, got.replaced)
@@ -167,9 +168,3 @@ def build_index(base: str | Path, options: IndexOptions | None = None, *,
         progress(len(targets), len(targets), "")
     return IndexReport(base=str(base), root=layout.root, matrices=matrices, skipped=skipped,
                        seconds=time.perf_counter() - start)
-
-
-def _version() -> str:
-    from lorascope import __version__
-
-    return __version__

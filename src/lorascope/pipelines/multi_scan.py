@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from lorascope._version import __version__
 from lorascope.atomic import atomic_write_text
 from lorascope.cache import cache_root
 from lorascope.errors import InputError
@@ -102,7 +103,7 @@ class MultiScanReport:
     def to_json(self, run: RunOptions, index_root: Path | None, error: str | None = None) -> dict[str, Any]:
         """The index file DIR/scans.json."""
         return {
-            "lorascope_version": _version(), "base": self.base, "executor": self.executor,
+            "lorascope_version": __version__, "base": self.base, "executor": self.executor,
             "address": run.address, "threads": run.threads, "group_size": run.group_size,
             "scans": [{"tuned": e.tuned, "json": e.json_path.name, "tuned_kind": e.result.tuned_kind,
                        "matrices": len(e.result.matrices), "total_intruders": e.result.total_intruders,
@@ -114,12 +115,6 @@ class MultiScanReport:
             "error": error,
             "seconds": round(self.seconds, 3),
         }
-
-
-def _version() -> str:
-    from lorascope import __version__
-
-    return __version__
 
 
 def _natural(name: str) -> list[Any]:

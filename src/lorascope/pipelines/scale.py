@@ -32,6 +32,7 @@ from typing import Literal
 
 import torch
 
+from lorascope._version import __version__
 from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
 from lorascope.index import IndexLayout, clean_tmp, index_layout, obtain, tensor_key
@@ -211,12 +212,6 @@ class ScaleResult:
         }
 
 
-def _version() -> str:
-    from lorascope import __version__
-
-    return __version__
-
-
 def parse_lambdas(lambdas: float | str | Sequence[float]) -> tuple[float, ...]:
     """λ values as floats: finite, ≥ 0, distinct, at least one; a comma-separated string is accepted."""
     if isinstance(lambdas, str):
@@ -282,7 +277,7 @@ def _base(W0: torch.Tensor, layout: IndexLayout | None, warnings: list[str]) -> 
     """W0's base spectrum: from the base spectral index (read, or built and kept) or computed here."""
     if layout is None:
         return base_spectrum(W0)
-    got = obtain(layout, tensor_key(W0), W0, device=torch.device("cpu"), version=_version())
+    got = obtain(layout, tensor_key(W0), W0, device=torch.device("cpu"), version=__version__)
     if got.write_error:
         warnings.append(f"{got.write_error}; base spectra are computed but not kept")
     return got.spectrum
@@ -679,7 +674,7 @@ def scale(
     pairs = {p.name: p for p in plan.pairs}
     dirs = output_dirs(lams)
     result = ScaleResult(
-        version=_version(),
+        version=__version__,
         base=str(base),
         tuned=str(tuned),
         tuned_kind=plan.tuned_kind,

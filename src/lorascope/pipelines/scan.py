@@ -19,6 +19,7 @@ from typing import Literal
 
 import torch
 
+from lorascope._version import __version__
 from lorascope.errors import InputError
 from lorascope.index import (
     EntryRead,
@@ -87,12 +88,6 @@ class ScanOptions:
             raise InputError(f"device must be a string such as 'cpu' or 'cuda'; got {self.device!r}")
 
 
-def _version() -> str:
-    from lorascope import __version__
-
-    return __version__
-
-
 @dataclass(frozen=True)
 class _Loaded:
     """One matrix read by the reader thread: the pair, its tensors, its index key and what the index holds."""
@@ -133,7 +128,7 @@ def _base_of(item: _Loaded, layout: IndexLayout | None, device: torch.device, no
     if layout is None or item.key is None:
         notes.count_computed()
         return compute_spectrum(item.W0, device)
-    got = obtain(layout, item.key, item.W0, device=device, found=item.found, version=_version())
+    got = obtain(layout, item.key, item.W0, device=device, found=item.found, version=__version__)
     if got.status != "hit":
         notes.count_computed()
     if got.write_error:
@@ -233,7 +228,7 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
     if progress is not None:
         progress(total, total, "")
     return ScanResult(
-        version=_version(), base=str(base), tuned=str(tuned), tuned_kind=plan.tuned_kind,
+        version=__version__, base=str(base), tuned=str(tuned), tuned_kind=plan.tuned_kind,
         k=opts.k, epsilon=opts.epsilon, epsilons=tuple(opts.epsilons), k_fractions=opts.k_fractions,
         matrices=results, skipped=[(s.name, s.reason) for s in plan.skipped],
         warnings=list(plan.warnings) + notes.items, seconds=time.perf_counter() - start,

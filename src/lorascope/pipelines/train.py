@@ -31,6 +31,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from lorascope._version import __version__
 from lorascope.atomic import atomic_write_text
 from lorascope.cache import cache_root
 from lorascope.datasets import TextTask, news_articles
@@ -265,8 +266,6 @@ def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEven
 def _versions() -> dict[str, str]:
     import peft
     import transformers
-
-    from lorascope import __version__
 
     return {"lorascope": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "peft": peft.__version__}

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lorascope._version import __version__
 from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
 from lorascope.report.claims import Claim, evaluate_claims
@@ -45,12 +46,6 @@ def _check_out(out: Path, png: bool) -> None:
         raise InputError(f"{folder}: exists and holds more than PNG files; move it or choose another -o")
 
 
-def _version() -> str:
-    from lorascope import __version__
-
-    return __version__
-
-
 def build_report(inputs: Sequence[str | Path], out: str | Path, *, matrix: Sequence[str] = (), per_scan: int = 3,
                  map_size: int | None = None, title: str | None = None, png: bool = False,
                  extra_claims: Sequence[Claim] = ()) -> Report:
@@ -70,7 +65,7 @@ def build_report(inputs: Sequence[str | Path], out: str | Path, *, matrix: Seque
         raise InputError(f"nothing to draw from these inputs ({kinds}): scale.json files need accuracy or "
                          "forgetting measurements in their outputs")
     claims = tuple(evaluate_claims(loaded.runs)) + tuple(extra_claims)
-    html = render_page(figures, loaded, title or _default_title(loaded), _version(), claims)
+    html = render_page(figures, loaded, title or _default_title(loaded), __version__, claims)
     pngs: tuple[Path, ...] = ()
     if png:
         from lorascope.report.png import write_pngs
