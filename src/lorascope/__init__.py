@@ -5,11 +5,10 @@
     >>> result.total_intruders
 """
 
+from lorascope._version import __version__
 from lorascope.errors import InputError, LorascopeError, ResourceError
 from lorascope.pipelines.scan import ScanOptions, scan
 from lorascope.results import MatrixResult, ScanResult
-
-__version__ = "0.1.0"
 
 __all__ = ["InputError", "LorascopeError", "MatrixResult", "ResourceError", "ScanOptions", "ScanResult", "scan",
            "__version__"]
