@@ -50,9 +50,80 @@ def reference_causal(model_dir: Path, docs: list[str], length: int) -> tuple[flo
     return total / count, [s / n for s, n in per_doc]
 
 
-def test_causal_loss_equals_hand_reference(llama_dir, text_file):
+def reference_rolling(model_dir: Path, docs: list[str], window: int) -> tuple[float, list[float], list[int]]:
+    """The rolling loss by hand, one forward per token: token t of a document is predicted from BOS + the
+    tokens before it when t < window; else, with e the end of its block of `window` targets
+    (e = min(window·(⌊t/window⌋ + 1), n)), from the document's tokens [e - window - 1, t)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    sums, counts = [], []
+    for text in docs:
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        n, total = len(ids), 0.0
+        for t in range(n):
+            if t < window:
+                context = [tok.bos_token_id, *ids[:t]]
+            else:
+                end = min(window * (t // window + 1), n)
+                context = ids[end - window - 1:t]
+            assert 1 <= len(context) <= window
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([context])).logits[0, -1].double()
+            total -= float(F.log_softmax(logits, -1)[ids[t]])
+        sums.append(total)
+        counts.append(n)
+    return sum(sums) / sum(counts), [s / n for s, n in zip(sums, counts, strict=True)], counts
+
+
+def test_rolling_windows_match_the_harness_gold():
+    from lorascope.training.lm import rolling_windows
+
+    # lm-evaluation-harness's own test of get_rolling_token_windows (34 tokens, max_seq_len 10, context_len 1,
+    # prefix -100), as (input, predicted) pairs: the input is our sequence[:-1], the predicted its last tokens.
+    gold = [([-100, *range(9)], list(range(10))), (list(range(9, 19)), list(range(10, 20))),
+            (list(range(19, 29)), list(range(20, 30))), (list(range(23, 33)), [30, 31, 32, 33])]
+    windows = rolling_windows(list(range(34)), prefix=-100, max_length=10)
+    assert [(seq[:-1], seq[len(seq) - scored:]) for seq, scored in windows] == gold
+    assert rolling_windows([], 1, 10) == [] and rolling_windows([5, 6], 1, 10) == [([1, 5, 6], 2)]
+
+
+@pytest.mark.parametrize("window", [8, None])  # 8: several windows per document; None: the model's 256
+def test_rolling_loss_equals_hand_reference(llama_dir, text_file, window):
+    expected, per_doc, counts = reference_rolling(llama_dir, DOCS, window or 256)
+    result = forget(llama_dir, text=text_file, options=ForgetOptions(context=window, batch_size=2))
+    assert result.mode == "rolling" and result.context == (window or 256)
+    assert result.loss == pytest.approx(expected, abs=1e-5)
+    assert result.perplexity == pytest.approx(math.exp(expected), rel=1e-5)
+    assert [d["loss"] for d in result.documents] == pytest.approx(per_doc, abs=1e-5)
+    assert [d["tokens"] for d in result.documents] == counts and result.tokens == sum(len(d) for d in DOCS)
+
+
+def test_rolling_document_loss_does_not_depend_on_its_neighbours(llama_dir, tmp_path):
+    alone, together = tmp_path / "alone.txt", tmp_path / "together.txt"
+    alone.write_text(DOCS[2] + "\n")
+    together.write_text("\n".join(DOCS) + "\n")
+    options = ForgetOptions(context=8)
+    one = forget(llama_dir, text=alone, options=options).documents[0]["loss"]
+    assert forget(llama_dir, text=together, options=options).documents[2]["loss"] == pytest.approx(one, abs=1e-6)
+    stream = ForgetOptions(mode="stream", chunk_length=8)  # the stream's chunk boundaries move it
+    assert forget(llama_dir, text=together, options=stream).documents[2]["loss"] != pytest.approx(
+        forget(llama_dir, text=alone, options=stream).documents[0]["loss"], abs=1e-4)
+
+
+def test_forget_text_as_jsonl_column(llama_dir, text_file, tmp_path):
+    jsonl = tmp_path / "docs.jsonl"
+    jsonl.write_text("".join(json.dumps({"body": d, "n": i}) + "\n" for i, d in enumerate(DOCS)))
+    from_jsonl = forget(llama_dir, text=jsonl, options=ForgetOptions(text_column="body", context=8))
+    assert from_jsonl.loss == pytest.approx(forget(llama_dir, text=text_file,
+                                                   options=ForgetOptions(context=8)).loss, abs=1e-9)
+
+
+def test_stream_loss_equals_hand_reference(llama_dir, text_file):
     expected, per_doc = reference_causal(llama_dir, DOCS, length=16)
-    result = forget(llama_dir, text=text_file, options=ForgetOptions(chunk_length=16, batch_size=3))
+    result = forget(llama_dir, text=text_file, options=ForgetOptions(mode="stream", chunk_length=16,
+                                                                     batch_size=3))
     assert result.kind == "causal" and result.forgetting is None
     assert result.loss == pytest.approx(expected, abs=1e-5)
     assert [d["loss"] for d in result.documents] == pytest.approx(per_doc, abs=1e-5)
@@ -74,10 +145,10 @@ def test_forgetting_of_an_adapter_is_tuned_minus_base(llama_dir, text_file, tmp_
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (merged_dir / name).write_bytes((llama_dir / name).read_bytes())
 
-    opts = ForgetOptions(chunk_length=16)
+    opts = ForgetOptions(context=16)
     result = forget(llama_dir, adapter=tmp_path / "adapter", text=text_file, options=opts)
-    tuned, _ = reference_causal(merged_dir, DOCS, 16)
-    base, _ = reference_causal(llama_dir, DOCS, 16)
+    tuned, _, _ = reference_rolling(merged_dir, DOCS, 16)
+    base, _, _ = reference_rolling(llama_dir, DOCS, 16)
     assert result.loss == pytest.approx(tuned, abs=1e-5) and result.base_loss == pytest.approx(base, abs=1e-5)
     assert result.forgetting == pytest.approx(tuned - base, abs=1e-5) and result.forgetting != 0
     out = tmp_path / "f.json"
@@ -107,7 +178,10 @@ def test_pseudo_loss_equals_hand_loop(bert_mlm_dir, text_file):
                 doc.append(-float(F.log_softmax(logits, -1)[seq[t]]))
         nlls += doc
         per_doc.append(sum(doc) / len(doc))
-    result = forget(bert_mlm_dir, text=text_file, options=ForgetOptions(chunk_length=length, batch_size=1))
+    for mode in ("rolling", "stream"):  # with a text file, each document is scored on its own either way
+        result = forget(bert_mlm_dir, text=text_file, options=ForgetOptions(chunk_length=length, batch_size=1,
+                                                                            mode=mode))
+        assert result.loss == pytest.approx(sum(nlls) / len(nlls), abs=1e-5)
     assert result.kind == "masked"
     assert result.loss == pytest.approx(sum(nlls) / len(nlls), abs=1e-5)
     assert [d["loss"] for d in result.documents] == pytest.approx(per_doc, abs=1e-5)

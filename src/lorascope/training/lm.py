@@ -1,9 +1,20 @@
 """Language-model loss on held-out text: causal next-token cross-entropy, and the masked-LM pseudo-loss.
 
-Causal: documents are tokenised without special tokens and joined with EOS after each one; the stream
-is cut into chunks of `length` tokens. If the model's tokenizer puts BOS in front of its inputs, each
-chunk is BOS + (length - 1) stream tokens. Either way every chunk scores length - 1 targets, and
-each target belongs to the document of its token (an EOS to the document it closes).
+Causal, rolling (the default; lm-evaluation-harness's `loglikelihood_rolling`): each document, tokenised
+without special tokens, is scored on its own in windows of at most `max_length` tokens. The first
+window reads a prefix token (BOS when the tokenizer has one, else EOS, as the harness's
+`prefix_token_id`) and the document's first max_length - 1 tokens, and scores all its first
+min(max_length, n) tokens; each following window reads the max_length tokens that precede its end and
+scores only the tokens not scored yet. Every token of a document is scored exactly once, with as much
+of its own document as context as fits, and never with another document's text.
+
+Causal, stream (the earlier definition, kept as an option): documents are joined with EOS after each
+one and the stream is cut into chunks of `length` tokens. If the model's tokenizer puts BOS in front of
+its inputs, each chunk is BOS + (length - 1) stream tokens. Either way every chunk scores length - 1
+targets, and each target belongs to the document of its token (an EOS to the document it closes).
+
+Both are `Chunks`: token sequences whose last len(target_docs[c]) tokens are scored, each predicted by
+the model reading the sequence before it (the model reads sequence[:-1]).
 
 Masked (Salazar et al. 2020): each document is cut into pieces of at most length - 2 tokens, framed
 as [CLS] piece [SEP]; every piece token is masked in its own copy (copies are batched) and scored by
@@ -12,24 +23,32 @@ as [CLS] piece [SEP]; every piece token is masked in its own copy (copies are ba
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
+from lorascope.errors import InputError
+
 
 @dataclass(frozen=True)
 class Chunks:
     """Fixed-length token chunks of a document stream and, per target, the document it belongs to."""
 
-    input_ids: list[list[int]]  # each `length` tokens long except perhaps the last
-    target_docs: list[list[int]]  # per chunk, len(input_ids[c]) - 1 document indices
+    input_ids: list[list[int]]  # token sequences; the last len(target_docs[c]) tokens of each are scored
+    target_docs: list[list[int]]  # per chunk, the document of each scored token (at most len - 1 of them)
     n_docs: int
 
     @property
     def tokens(self) -> int:
         return sum(len(t) for t in self.target_docs)
+
+    @property
+    def model_inputs(self) -> list[list[int]]:
+        """What the model reads of each chunk: all but its last token (whose prediction is never used)."""
+        return [ids[:-1] for ids in self.input_ids]
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,11 @@ class LossResult:
     tokens: int
     doc_loss_sum: list[float] = field(repr=False)
     doc_tokens: list[int] = field(repr=False)
+
+    @property
+    def perplexity(self) -> float:
+        """exp(loss): the token-weighted perplexity of the text."""
+        return math.exp(self.loss) if self.tokens else float("nan")
 
     def document_losses(self) -> list[float | None]:
         """Mean loss of each document (None for a document with no scored token)."""
@@ -88,6 +112,55 @@ def causal_chunks(doc_ids: list[list[int]], length: int, eos_id: int | None, bos
     return Chunks(inputs, targets, len(doc_ids))
 
 
+def prefix_token(tokenizer) -> int:
+    """The token the first rolling window starts with: BOS when the tokenizer has one, else EOS (the
+    harness's `prefix_token_id`); a tokenizer that adds BOS to plain text (Gemma, LLaMA) gets its BOS."""
+    for token in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if token is not None:
+            return int(token)
+    raise InputError("rolling LM loss needs a BOS or EOS token to start each document; the tokenizer has neither")
+
+
+def rolling_windows(tokens: list[int], prefix: int, max_length: int) -> list[tuple[list[int], int]]:
+    """(sequence, scored) per window of one document, as the harness's rolling windows with context 1:
+    the model reads sequence[:-1] (at most `max_length` tokens) and its last `scored` tokens are scored."""
+    if max_length < 1:
+        raise InputError(f"rolling window length must be ≥ 1; got {max_length!r}")
+    n = len(tokens)
+    if n == 0:
+        return []
+    first = min(max_length, n)
+    windows = [([prefix, *tokens[:first]], first)]
+    done = first
+    while done < n:
+        scored = min(n - done, max_length)
+        end = done + scored
+        windows.append((tokens[end - max_length - 1:end], scored))
+        done = end
+    return windows
+
+
+def rolling_chunks(doc_ids: list[list[int]], max_length: int, prefix: int) -> Chunks:
+    """Every document's rolling windows (see the module doc), in document order."""
+    inputs, targets = [], []
+    for d, ids in enumerate(doc_ids):
+        for sequence, scored in rolling_windows(ids, prefix, max_length):
+            inputs.append(sequence)
+            targets.append([d] * scored)
+    return Chunks(inputs, targets, len(doc_ids))
+
+
+def context_length(config) -> int:
+    """The model's context length from its config (n_positions / max_position_embeddings / n_ctx), as the
+    harness takes it; 2048 when the config names none."""
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for name in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(text_config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 2048
+
+
 def documents_for_tokens(tokenizer, docs: list[str], tokens: int, seed: int) -> list[list[int]]:
     """Token ids of documents taken in a fixed shuffled order (seeded) until they hold `tokens` tokens."""
     import random
@@ -108,9 +181,10 @@ def documents_for_tokens(tokenizer, docs: list[str], tokens: int, seed: int) -> 
 @torch.no_grad()
 def causal_loss(logits_of: Callable[[torch.Tensor, list[int]], torch.Tensor], chunks: Chunks,
                 batch_size: int = 8) -> LossResult:
-    """Mean next-token cross-entropy over every chunk target.
+    """Mean next-token cross-entropy over every chunk target (the last len(target_docs[c]) tokens of chunk c).
 
-    `logits_of(input_ids (B, L), chunk_indices)` gives (B, L, vocab) logits; equal-length chunks are batched.
+    `logits_of(input_ids (B, L), chunk_indices)` gives (B, L, vocab) logits of the chunks' model inputs
+    (all but their last token); equal-length chunks are batched.
     """
     sums = [0.0] * chunks.n_docs
     counts = [0] * chunks.n_docs
@@ -122,15 +196,16 @@ def causal_loss(logits_of: Callable[[torch.Tensor, list[int]], torch.Tensor], ch
         for b in range(0, len(members), batch_size):
             idx = members[b:b + batch_size]
             ids = torch.tensor([chunks.input_ids[c] for c in idx], dtype=torch.long)
-            logits = logits_of(ids, idx).float()
-            nll = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
+            logits = logits_of(ids[:, :-1], idx).float()
+            nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
                                   reduction="none").view(len(idx), -1).double()
             for row, c in enumerate(idx):
-                values = nll[row].tolist()
+                scored = len(chunks.target_docs[c])
+                values = nll[row, nll.shape[1] - scored:].tolist()
                 for value, d in zip(values, chunks.target_docs[c], strict=True):
                     sums[d] += value
                     counts[d] += 1
-                total += float(nll[row].sum())
+                total += sum(values)
                 n += len(values)
     return LossResult(total / n if n else float("nan"), n, sums, counts)
 
