@@ -95,11 +95,11 @@ class TaskEvaluator:
             run, blocks, self.start, self.data.ids, self.pad_id, self.config.eval_batch_size))
         if isinstance(self.chunks, Chunks):
             lm_blocks = find_blocks(self.lm)[1]
-            chunk_fp = hashlib.sha256(json.dumps(self.chunks.input_ids).encode()).hexdigest()
+            chunk_fp = hashlib.sha256(json.dumps(self.chunks.model_inputs).encode()).hexdigest()
             key = cache_key(fp, chunk_fp, self.start, self.config.forget_chunk_length, "lm")
             self.text_cache = load_or_compute(root, key, lambda: compute_hidden(
                 lambda ids, mask: self.lm(input_ids=ids, attention_mask=mask), lm_blocks, self.start,
-                self.chunks.input_ids, self.pad_id, 8))
+                self.chunks.model_inputs, self.pad_id, 8))
 
     def _text(self) -> Chunks | list[list[int]]:
         tok, length, n = self.tokenizer, self.config.forget_chunk_length, self.config.forget_chunks

@@ -334,14 +334,14 @@ def _scorer(lm, kind: str, clf, config: TrainConfig, cached: bool, fp: str, root
     chunks = causal_chunks(docs, length, tok.eos_token_id, bos, max_chunks=config.forget_chunks)
     cache = None
     if cached:
-        chunk_fp = hashlib.sha256(json.dumps(chunks.input_ids).encode()).hexdigest()
+        chunk_fp = hashlib.sha256(json.dumps(chunks.model_inputs).encode()).hexdigest()
         key = cache_key(fp, chunk_fp, clf.first_trained, length, "lm")
 
         def compute():
             emit(TrainEvent("info", message=f"caching the frozen bottom for {len(chunks.input_ids)} "
                                             "text chunks"))
             return compute_hidden(lambda ids, mask: lm(input_ids=ids, attention_mask=mask), clf.blocks,
-                                  clf.first_trained, chunks.input_ids, clf.pad_id, 8,
+                                  clf.first_trained, chunks.model_inputs, clf.pad_id, 8,
                                   lambda i, n: emit(TrainEvent("cache", step=i, total=n, message="text")))
 
         cache = load_or_compute(root, key, compute)
