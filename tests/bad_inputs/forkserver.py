@@ -21,7 +21,7 @@ import json, os, resource, sys
 import lorascope.cli
 from lorascope.cli import main
 for name in ["pipelines.scan", "pipelines.index", "pipelines.scale", "pipelines.train", "pipelines.forget",
-             "pipelines.experiment", "report"]:
+             "recipes.run", "report"]:
     try:  # only a head start: a child imports whatever is missing itself
         __import__(f"lorascope.{name}")
     except ImportError:

@@ -9,9 +9,9 @@ import pytest
 from lorascope.cli import main
 from lorascope.commands.run import parse_sets
 from lorascope.errors import InputError
-from lorascope.experiments.config import load_experiment, type_ok
+from lorascope.experiments.config import type_ok
 from lorascope.experiments.ledger import Ledger, job_key
-from lorascope.recipes import RECIPES
+from lorascope.recipes import RECIPES, load_experiment
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 FILES = sorted(EXPERIMENTS.glob("*.toml"))
@@ -111,7 +111,7 @@ def test_ledger_records_and_keys(tmp_path):
 
 
 def test_unknown_executor_fails_before_any_work(tmp_path):
-    from lorascope.pipelines.experiment import run_experiment
+    from lorascope.recipes.run import run_experiment
 
     with pytest.raises(InputError, match="--executor"):
         run_experiment(EXPERIMENTS / "seeds.toml", "quick", tmp_path / "out", executor="dask")
@@ -126,7 +126,7 @@ def test_overrides_are_checked_like_the_file(tmp_path):
 
 
 def test_bad_grid_value_fails_before_any_write(tmp_path):
-    from lorascope.pipelines.experiment import run_experiment
+    from lorascope.recipes.run import run_experiment
 
     with pytest.raises(InputError, match="rank"):
         run_experiment(EXPERIMENTS / "rank_sweep.toml", "quick", tmp_path / "out", overrides={"grid": {"ranks": [0]}})

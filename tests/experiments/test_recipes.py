@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from lorascope.experiments import context
 from lorascope.experiments.jobs import train_and_scan
 from lorascope.experiments.tables import read_table
-from lorascope.pipelines.experiment import run_experiment
+from lorascope.recipes.run import run_experiment
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 

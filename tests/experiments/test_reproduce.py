@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lorascope.experiments.tables import read_table
-from lorascope.pipelines.reproduce import PROFILES, ReproduceOptions, reproduce
+from lorascope.recipes.reproduce import PROFILES, ReproduceOptions, reproduce
 from lorascope.report.fig_runs import figure_id
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"

@@ -147,7 +147,7 @@ def _stable(rows: list[dict]) -> list[dict]:
 
 def test_a_tiny_recipe_runs_under_ray_with_the_local_results(cluster, tmp_path):
     from lorascope.experiments.tables import read_table
-    from lorascope.pipelines.experiment import run_experiment
+    from lorascope.recipes.run import run_experiment
     from training import toys
 
     experiment = Path(__file__).resolve().parents[2] / "experiments" / "rank_sweep.toml"

@@ -8,7 +8,7 @@ import pytest
 
 from lorascope.errors import InputError
 from lorascope.report import build_report
-from lorascope.report.claims import Claim, evaluate_claims, full_has_none, scaling_reduces_forgetting, toy_claim
+from lorascope.report.claims import Claim, evaluate_claims, full_has_none, scaling_reduces_forgetting, toy_spike
 from lorascope.report.data import RunData
 from lorascope.report.fig_runs import figure_id, run_figures
 from lorascope.report.load import load_inputs
@@ -95,8 +95,19 @@ def test_undefined_correlation_is_undecided():
 
 
 def test_toy_claim_finds_the_planted_direction():
-    claim = toy_claim()
+    from lorascope.experiments.toy import spike_rows
+
+    claim = toy_spike([_run("toy", toy_spike=spike_rows())])
     assert claim.holds is True and claim.measured.startswith("ε = 0.3: 1 at rank(s) [1]")
+    assert claim.rule.endswith("(200 × 200 Gaussian W, λ = 2σ_max)")
+
+
+def test_toy_claim_fails_without_the_spike_on_top():
+    """The claim reads the measured table: an intruder away from rank 1 at ε = 0.5 is a failed claim."""
+    rows = [{"n": 8, "epsilon": 0.5, "intruder_ranks": [2], "lambda_over_sigma_max": 2.0}]
+    claim = toy_spike([_run("toy", toy_spike=rows)])
+    assert claim.holds is False and "0.5" in claim.note
+    assert toy_spike([_run("rank_sweep", toy_spike=rows)]) is None
 
 
 def test_report_of_a_run_folder_has_its_claims_table(tmp_path):

@@ -1,4 +1,4 @@
-"""`lorascope reproduce`: the Typer command over lorascope.pipelines.reproduce (registered by cli.py)."""
+"""`lorascope reproduce`: the Typer command over lorascope.recipes.reproduce (registered by cli.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def reproduce_command(
     """Run the experiments behind the paper's main claims on the default real model; write the report and
     claims.json (paper value, value measured here, whether it holds)."""
     from lorascope.commands.run import parse_sets
-    from lorascope.pipelines.reproduce import ReproduceOptions, reproduce
+    from lorascope.recipes.reproduce import ReproduceOptions, reproduce
 
     opts = ReproduceOptions(profile=profile, out=out, recipes=tuple(recipe) if recipe else None,
                             experiments=experiments, executor=executor, cache_dir=cache_dir,

@@ -1,4 +1,4 @@
-"""`lorascope run`: the Typer command over lorascope.pipelines.experiment (registered by cli.py)."""
+"""`lorascope run`: the Typer command over lorascope.recipes.run (registered by cli.py)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def run_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="only the final line")] = False,
 ) -> None:
     """Run an experiment recipe (a grid of runs and analyses); rerun to resume, finished runs are skipped."""
-    from lorascope.pipelines.experiment import run_experiment
+    from lorascope.recipes.run import run_experiment
 
     err = Console(stderr=True)
     log = (lambda m: None) if quiet else (lambda m: err.print(m, markup=False, highlight=False))

@@ -2,7 +2,7 @@
 
 Layout of a file:
 
-    recipe = "rank_sweep"            # which module of lorascope.recipes runs it
+    recipe = "rank_sweep"            # which module of lorascope.recipes runs it (and whose Grid [grid] fills)
     description = "..."
     [train]     TrainConfig fields shared by every run of the grid
     [analysis]  AnalysisOptions: what the scans measure
@@ -19,6 +19,7 @@ import copy
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,12 @@ class Experiment:
             raise InputError(f"{self.path}: [train] {e}") from e
 
 
-def load_experiment(path: str | Path, profile: str | None = None,
-                    overrides: dict[str, dict[str, Any]] | None = None) -> Experiment:
-    """Read, check and resolve an experiment file; `overrides` ({section: {key: value}}) win over the profile."""
-    from lorascope.recipes import grid_class
+def load_experiment(path: str | Path, profile: str | None, overrides: dict[str, dict[str, Any]] | None, *,
+                    grid_of: Callable[[str, str], type]) -> Experiment:
+    """Read, check and resolve an experiment file; `overrides` ({section: {key: value}}) win over the profile.
 
+    `grid_of(recipe, where)` is the recipe's Grid dataclass: the recipes layer above passes it in
+    (lorascope.recipes.load_experiment), so this layer never imports the recipes."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such experiment file")
@@ -97,7 +99,7 @@ def load_experiment(path: str | Path, profile: str | None = None,
     recipe = data.get("recipe")
     if not isinstance(recipe, str):
         raise InputError(f"{path}: key 'recipe' must be a string naming a recipe")
-    grid_cls = grid_class(recipe, where=f"{path}: recipe")
+    grid_cls = grid_of(recipe, f"{path}: recipe")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise InputError(f"{path}: key 'description' must be a string")

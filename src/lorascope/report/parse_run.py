@@ -54,12 +54,12 @@ def parse_run(folder: Path, label: str) -> RunData:
 
 
 def _read_table(path: Path) -> list[dict[str, Any]]:
-    """experiments.tables.read_table, with a missing or damaged file as an InputError naming it."""
-    from lorascope.experiments.tables import read_table
+    """The rows of a Parquet table (pyarrow), with a missing or damaged file as an InputError naming it."""
+    import pyarrow.parquet as pq
 
     if not path.is_file():
         raise InputError(f"{path}: table listed in the manifest is missing")
     try:
-        return read_table(path)
+        return pq.read_table(path).to_pylist()
     except Exception as e:  # pyarrow raises several types for a damaged file
         raise InputError(f"{path}: not a readable Parquet table ({type(e).__name__}: {e})") from e

@@ -1,4 +1,4 @@
-"""`run`: one experiment file (experiments/NAME.toml) at one profile, as a grid of resumable jobs.
+"""`lorascope run`: one experiment file (experiments/NAME.toml) at one profile, as a grid of resumable jobs.
 
 Output folder:
     manifest.json      the recipe, profile, resolved settings, each table (rows, columns) and each figure's tables
@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lorascope._version import __version__
 from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
 from lorascope.executor import check_executor, executor_session
-from lorascope.experiments.config import load_experiment
 from lorascope.experiments.context import Context
 from lorascope.experiments.tables import columns_of, write_table
-from lorascope.recipes import recipe_module
+from lorascope.recipes import load_experiment, recipe_module
 
 MANIFEST = "manifest.json"
 
@@ -62,14 +62,9 @@ def run_experiment(path: str | Path, profile: str | None = None, out: str | Path
                   log or (lambda message: None))
     with executor_session(executor):  # one Ray instance for every batch of jobs the recipe submits
         tables = module.run(ctx)  # a bad grid value fails while the recipe plans its runs, before any write
-    (out / "tables").mkdir(parents=True, exist_ok=True)
-    described = {}
-    for name, rows in tables.items():
-        file = write_table(out / "tables" / f"{name}.parquet", rows)
-        described[name] = {"path": str(file.relative_to(out)), "rows": len(rows), "columns": columns_of(rows),
-                           "about": module.TABLES.get(name, "")}
+    described = write_tables(out, tables, module.TABLES)
     manifest = {
-        "lorascope_version": _version(), "recipe": experiment.recipe, "description": experiment.description,
+        "lorascope_version": __version__, "recipe": experiment.recipe, "description": experiment.description,
         "experiment_file": str(experiment.path), "profile": experiment.profile,
         "settings": {"train": experiment.train, "analysis": dataclasses.asdict(experiment.analysis),
                      "grid": dataclasses.asdict(experiment.grid)},
@@ -80,7 +75,12 @@ def run_experiment(path: str | Path, profile: str | None = None, out: str | Path
     return ExperimentResult(out, manifest, ctx.ran, ctx.reused)
 
 
-def _version() -> str:
-    from lorascope import __version__
-
-    return __version__
+def write_tables(out: Path, tables: dict[str, list[dict[str, Any]]], about: dict[str, str]) -> dict[str, Any]:
+    """Each table as out/tables/NAME.parquet; returns the manifest's "tables" entry describing them."""
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    described = {}
+    for name, rows in tables.items():
+        file = write_table(out / "tables" / f"{name}.parquet", rows)
+        described[name] = {"path": str(file.relative_to(out)), "rows": len(rows), "columns": columns_of(rows),
+                           "about": about.get(name, "")}
+    return described

@@ -1,8 +1,9 @@
 """`reproduce`: run the experiment recipes behind the paper's main claims, then write the report and claims.json.
 
 The output folder holds one `lorascope run` folder per recipe (each resumable through its ledger, so a
-killed reproduce picks up where it stopped), `report.html` with the claims table at the top, and
-`claims.json`: one object per claim covered (id, claim, paper, measured, holds, rule, note, figure).
+killed reproduce picks up where it stopped), `toy/` (the §5.13 toy matrix, measured in a second, in the same
+manifest + tables layout), `report.html` with the claims table at the top, and `claims.json`: one object per
+claim covered (id, claim, paper, measured, holds, rule, note, figure).
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lorascope._version import __version__
 from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
+from lorascope.experiments import toy
+from lorascope.recipes.run import MANIFEST, run_experiment, write_tables
 
 # Which recipes each profile runs. quick: the claims that need training at all (5.1, 5.2, 5.5, 5.6, 5.7, 5.12,
 # 5.14), each recipe at its quick profile; full: every recipe at its full profile (many hours; resumable).
@@ -66,9 +70,7 @@ class ReproduceResult:
 def reproduce(options: ReproduceOptions | None = None,
               log: Callable[[str], None] | None = None) -> ReproduceResult:
     """Run the profile's recipes (resuming finished work), then write report.html and claims.json."""
-    from lorascope.pipelines.experiment import run_experiment
     from lorascope.report import build_report
-    from lorascope.report.claims import toy_claim
 
     opts = options or ReproduceOptions()
     say = log or (lambda message: None)
@@ -90,9 +92,19 @@ def reproduce(options: ReproduceOptions | None = None,
             f"{time.perf_counter() - t:.0f} s")
         runs.append(result.out)
     say("toy check (5.13) and report …")
-    report = build_report(runs, out / "report.html", extra_claims=(toy_claim(),),
+    report = build_report([*runs, write_toy(out / "toy")], out / "report.html",
                           title=f"LoRA vs full fine-tuning, reproduced ({opts.profile} profile)")
     claims_json = out / "claims.json"
     atomic_write_text(claims_json, json.dumps([c.to_json() for c in report.claims], indent=1, ensure_ascii=False)
                       + "\n")
     return ReproduceResult(out, report.html, claims_json, report.claims, tuple(runs), time.perf_counter() - start)
+
+
+def write_toy(out: Path) -> Path:
+    """The §5.13 toy measured (seconds) and written as a run folder (manifest.json, tables/) the report reads."""
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {"lorascope_version": __version__, "recipe": "toy", "description": toy.DESCRIPTION,
+                "profile": None, "tables": write_tables(out, {toy.TABLE: toy.spike_rows()}, {toy.TABLE: toy.ABOUT}),
+                "figures": {}}
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    return out
