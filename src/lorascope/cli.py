@@ -70,7 +70,7 @@ def scan(
     retries: Annotated[int | None, typer.Option(help="resubmissions of a failed Ray task (default 2)")] = None,
 ) -> None:
     """Count intruder dimensions of TUNED against BASE, per matrix and for the whole model (or of many TUNED)."""
-    from lorascope.display import print_scan, run_with_progress, summary_line
+    from lorascope.display import print_scan, print_warnings, run_with_progress, summary_line
     from lorascope.pipelines.scan import ScanOptions
     from lorascope.pipelines.scan import scan as run_scan
 
@@ -93,6 +93,7 @@ def scan(
                                quiet=quiet, console=err)
     if json_path is not None:
         result.save_json(json_path)
+    print_warnings(result.warnings, err)
     if quiet:
         out.print(summary_line(result))
     else:

@@ -79,11 +79,15 @@ def summary_line(result: ScanResult) -> str:
 
 
 def print_scan(result: ScanResult, console: Console, max_rows: int | None = None) -> None:
-    """Print the tables, skipped tensors, warnings and the summary line."""
+    """Print the tables, skipped tensors and the summary line (warnings go to stderr: print_warnings)."""
     for t in scan_tables(result, max_rows):
         console.print(t)
     for name, reason in result.skipped:
         console.print(f"[dim]skipped {name}: {reason}[/dim]")
-    for w in result.warnings:
-        console.print(f"[yellow]warning: {w}[/yellow]")
     console.print(f"[bold]{summary_line(result)}[/bold]")
+
+
+def print_warnings(warnings: list[str], err: Console) -> None:
+    """One `lorascope: warning: ...` line on stderr per warning, also with --quiet (they are in the JSON too)."""
+    for w in warnings:
+        err.print(f"lorascope: warning: {w}", markup=False, highlight=False, soft_wrap=True)

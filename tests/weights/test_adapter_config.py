@@ -128,10 +128,10 @@ def test_rank_pattern_disagreeing_with_shapes(llama_dir, llama_adapter, tmp_path
 @pytest.mark.parametrize(
     "changes",
     [
-        {"lora_alpha": 0},
+        {"lora_alpha": -0.5},
         {"lora_alpha": -4},
         {"lora_alpha": "8"},
-        {"alpha_pattern": {"q_proj": 0}},
+        {"alpha_pattern": {"q_proj": -1}},
         {"r": 0},
         {"r": 2.5},
         {"rank_pattern": {"q_proj": -1}},

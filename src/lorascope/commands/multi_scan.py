@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from lorascope.display import run_with_progress
+from lorascope.display import print_warnings, run_with_progress
 from lorascope.errors import InputError
 from lorascope.pipelines.multi_scan import MultiScanReport, RunOptions, multi_scan
 from lorascope.pipelines.scan import ScanOptions
@@ -30,6 +30,8 @@ def scan_many(base: Path, tuned: list[Path], options: ScanOptions, *, out_dir: P
     run = RunOptions(**{k: v for k, v in given.items() if v is not None})
     report = run_with_progress(lambda progress: multi_scan(base, tuned, out_dir, options, run, progress=progress),
                                quiet=quiet, console=err, idle="done")
+    for e in report.scans:
+        print_warnings(e.result.warnings, err)
     if not quiet:
         table = Table(title=f"{len(report.scans)} scans against {report.base} ({report.executor}), in {report.out}")
         for column in ("input", "kind", "matrices", "intruders", "json"):

@@ -38,6 +38,7 @@ from lorascope.index import (
 from lorascope.index.parallel import check_workers
 from lorascope.index.precision import for_solving
 from lorascope.memory import check_dense, memory_hint
+from lorascope.pipelines.unchanged import UnchangedWatch
 from lorascope.results import MatrixResult, ScanResult
 from lorascope.spectral import BaseSpectrum, LowRankUpdate
 from lorascope.spectral.analyze import analyze_matrix
@@ -176,6 +177,7 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
         with contextlib.suppress(OSError):
             clean_tmp(layout)
     notes = _Notes()
+    unchanged = UnchangedWatch(str(tuned), plan.tuned_kind)
     total = len(pairs)
     extra_hint = [x for x, on in [("drop --k-fractions", opts.k_fractions),
                                   ("use --solver auto", opts.solver == "exact")] if on]
@@ -202,6 +204,7 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
 
     def solve(item: _Loaded) -> MatrixResult:
         pair = item.pair
+        unchanged.note(pair.name, item.W0, item.tuned)
         dense_update = opts.update_stats and not isinstance(item.tuned, LowRankUpdate)
         if (dense_update or opts.k_fractions or opts.solver == "exact"
                 or item.found is None or item.found.spectrum is None):  # some dense SVD of this matrix is due
@@ -231,6 +234,6 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
         version=__version__, base=str(base), tuned=str(tuned), tuned_kind=plan.tuned_kind,
         k=opts.k, epsilon=opts.epsilon, epsilons=tuple(opts.epsilons), k_fractions=opts.k_fractions,
         matrices=results, skipped=[(s.name, s.reason) for s in plan.skipped],
-        warnings=list(plan.warnings) + notes.items, seconds=time.perf_counter() - start,
+        warnings=list(plan.warnings) + unchanged.warnings() + notes.items, seconds=time.perf_counter() - start,
         base_spectra_computed=notes.computed,
     )

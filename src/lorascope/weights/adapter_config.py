@@ -91,14 +91,15 @@ def _positive_int(path: Path, what: str, value: object) -> int:
     return value
 
 
-def _positive_number(path: Path, what: str, value: object) -> float:
+def _alpha(path: Path, what: str, value: object) -> float:
+    """A finite lora_alpha ≥ 0 (PEFT accepts 0: ΔW = 0, which the scan warns about)."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
-        or value <= 0
+        or value < 0
     ):
-        raise InputError(f"{path}: {what} must be a positive number, got {value!r}")
+        raise InputError(f"{path}: {what} must be a number ≥ 0, got {value!r}")
     return value
 
 
@@ -146,13 +147,13 @@ def parse_lora_settings(raw: dict[str, Any], path: Path) -> LoraSettings:
     return LoraSettings(
         path=path,
         r=_positive_int(path, "r", raw.get("r", DEFAULT_R)),
-        lora_alpha=_positive_number(path, "lora_alpha", raw.get("lora_alpha", DEFAULT_ALPHA)),
+        lora_alpha=_alpha(path, "lora_alpha", raw.get("lora_alpha", DEFAULT_ALPHA)),
         use_rslora=_flag(path, raw, "use_rslora"),
         fan_in_fan_out=_flag(path, raw, "fan_in_fan_out"),
         use_dora=_flag(path, raw, "use_dora"),
         lora_bias=_flag(path, raw, "lora_bias"),
         rank_pattern=_pattern(path, raw, "rank_pattern", _positive_int),
-        alpha_pattern=_pattern(path, raw, "alpha_pattern", _positive_number),
+        alpha_pattern=_pattern(path, raw, "alpha_pattern", _alpha),
         init_lora_weights=raw.get("init_lora_weights", True),
         modules_to_save=tuple(dict.fromkeys(modules_to_save)),
         trainable_token_indices=raw.get("trainable_token_indices"),

@@ -21,6 +21,7 @@ from lorascope.weights.names import is_matrix, normalize_tuned_name, not_a_matri
 from lorascope.weights.selection import Selection
 from lorascope.weights.skipped import Skipped
 from lorascope.weights.store import TensorStore
+from lorascope.weights.suspicious import adapter_warnings
 
 __all__ = ["MatrixPair", "Plan", "Skipped", "plan_pairs"]
 
@@ -305,6 +306,8 @@ def _plan_adapter(
     for note_name, reason in adapter.notes:
         skipped.append(Skipped(mapper(note_name, base_keys) or mapper.guess(note_name), reason))
     warnings = list(adapter.warnings)
+    analysed = {p.tuned_name: p.name for p in pairs if p.source in ("lora", "dora")}
+    warnings += adapter_warnings(adapter, base_path, base, analysed)
     if not model_type(base.config):
         warnings += _conv1d_warning(base, [m.module for m in adapter.modules])
     if mapper.strip or mapper.add:
