@@ -36,6 +36,7 @@ from lorascope.weights import open_checkpoint
 from lorascope.weights.conv1d import stored_transposed
 from lorascope.weights.names import is_matrix
 from lorascope.weights.selection import Selection
+from lorascope.weights.source import resolve_source
 from lorascope.weights.store import TensorStore
 
 
@@ -121,7 +122,10 @@ def index_targets(store: TensorStore, selection: Selection) -> tuple[list[_Targe
 
 def build_index(base: str | Path, options: IndexOptions | None = None, *,
                 progress: Callable[[int, int, str], None] | None = None, **overrides) -> IndexReport:
-    """Make sure the index under `cache_dir` holds a verified entry for every selected matrix of BASE."""
+    """Make sure the index under `cache_dir` holds a verified entry for every selected matrix of BASE.
+
+    BASE is a local folder, a weights file or a Hub id `org/name[@revision]` in the local HF cache.
+    """
     known = {f.name for f in fields(IndexOptions)}
     unknown = sorted(set(overrides) - known)
     if unknown:
@@ -129,7 +133,7 @@ def build_index(base: str | Path, options: IndexOptions | None = None, *,
     opts = replace(options or IndexOptions(), **overrides)
     start = time.perf_counter()
     device = resolve_device(opts.device)
-    store = open_checkpoint(base, allow_pickle=opts.allow_pickle, role="BASE")
+    store = open_checkpoint(resolve_source(base, "BASE"), allow_pickle=opts.allow_pickle, role="BASE")
     selection = Selection.build(opts.include, opts.exclude)
     selection.check_against(store, "BASE")
     targets, skipped = index_targets(store, selection)

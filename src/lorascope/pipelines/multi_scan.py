@@ -33,7 +33,8 @@ from lorascope.pipelines.index import IndexOptions, IndexReport, build_index
 from lorascope.pipelines.scan import ScanOptions, scan
 from lorascope.results import ScanResult
 from lorascope.weights import plan_pairs
-from lorascope.weights.checkpoint import existing_path, is_adapter_dir
+from lorascope.weights.checkpoint import is_adapter_dir
+from lorascope.weights.source import resolve_pair, resolve_source
 
 INDEX_FILE = "scans.json"
 _MODEL_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -144,7 +145,7 @@ def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
         raise InputError("TUNED: give at least one fine-tuned checkpoint, adapter or folder of them")
     inputs: list[Path] = []
     for given in paths:
-        path = existing_path(given, "TUNED")
+        path = resolve_source(given, "TUNED")
         if _is_model(path):
             inputs.append(path)
             continue
@@ -159,6 +160,19 @@ def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
             raise InputError(f"TUNED {path}: given twice (also as {seen[real]})")
         seen[real] = path
     return inputs
+
+
+def _named_base(inputs: Sequence[Path]) -> tuple[str, Path]:
+    """With no BASE: the base every input adapter names (one base for all, or an InputError)."""
+    named: dict[Path, tuple[str, Path]] = {}
+    for path in inputs:
+        pair = resolve_pair(None, path)
+        named.setdefault(pair.base.resolve(), (pair.base_name, pair.base))
+    if len(named) > 1:
+        shown = ", ".join(name for name, _ in list(named.values())[:3])
+        raise InputError(f"no BASE given, and the TUNED adapters name {len(named)} different bases ({shown}); "
+                         "pass BASE")
+    return next(iter(named.values()))
 
 
 def _stem(path: Path) -> str:
@@ -278,14 +292,16 @@ def _check_out(out: Path) -> None:
         raise InputError(f"--out {out}: directory {parent} does not exist")
 
 
-def multi_scan(base: str | Path, tuned: Sequence[str | Path], out: str | Path, options: ScanOptions | None = None,
+def multi_scan(base: str | Path | None, tuned: Sequence[str | Path], out: str | Path,
+               options: ScanOptions | None = None,
                run: RunOptions | None = None, *, progress: Callable[[int, int, str], None] | None = None
                ) -> MultiScanReport:
     """Scan every TUNED input against BASE with `run.executor`; writes DIR/<name>.json per input and DIR/scans.json.
 
     Every input is checked and planned before any job runs (a missing one is an InputError naming it).
     `progress(done, total, job)` is called as jobs finish. If a job finally fails, the inputs already done
-    stay written, scans.json records the error, and the error is raised.
+    stay written, scans.json records the error, and the error is raised. BASE None: the one base that
+    every TUNED adapter names in its adapter_config.json.
     """
     start = time.perf_counter()
     opts = options or ScanOptions()
@@ -299,8 +315,10 @@ def multi_scan(base: str | Path, tuned: Sequence[str | Path], out: str | Path, o
         from lorascope.ray_executor import import_ray
 
         import_ray()  # not installed: an InputError now, before anything is planned or written
-    base_path = existing_path(base, "BASE")
+    base_path = None if base is None else resolve_source(base, "BASE")
     inputs = expand_inputs(tuned)
+    if base_path is None:
+        base, base_path = _named_base(inputs)
     names = output_names(inputs)
     planned = [_planned_names(base_path, path, opts) for path in inputs]
     cache = Path(os.path.abspath(cache_root(opts.cache_dir))) if opts.cache else None

@@ -56,6 +56,7 @@ from lorascope.weights import (
 )
 from lorascope.weights.conv1d import model_type, stored_transposed
 from lorascope.weights.name_map import find_prefix_map
+from lorascope.weights.source import resolve_pair
 from lorascope.weights.store import TensorStore
 from lorascope.weights.write_adapter import FactorEdit, appended_rank, scaled_update, write_adapter
 from lorascope.weights.write_checkpoint import checkpoint_files, write_checkpoint
@@ -571,7 +572,7 @@ def _check_sizes(plan: Plan, opts: ScaleOptions) -> None:
 
 
 def scale(
-    base: str | Path,
+    base: str | Path | None,
     tuned: str | Path,
     out: str | Path,
     lambdas: float | str | Sequence[float],
@@ -585,6 +586,7 @@ def scale(
     One analysis pass serves every λ; with several, OUT/lambda-<λ>/ holds one model each. OUT/scale.json
     describes what changed. Options come from `options` with keyword overrides on top, as in `scan`.
     Bad input is an InputError raised before anything is written; the output appears whole or not at all.
+    BASE and TUNED are local paths or Hub ids; BASE None: the one TUNED's adapter_config.json names.
     """
     known = {f.name for f in fields(ScaleOptions)}
     unknown = sorted(set(overrides) - known)
@@ -593,7 +595,9 @@ def scale(
     opts = replace(options or ScaleOptions(), **overrides)
     lams = parse_lambdas(lambdas)
     start = time.perf_counter()
-    base_path, tuned_path = Path(base).expanduser(), Path(tuned).expanduser()
+    inputs = resolve_pair(base, tuned)
+    base_path, tuned_path = inputs.base, inputs.tuned
+    base, tuned = inputs.base_name, inputs.tuned_name  # scale.json names them as given
     out_path = check_out_dir(out, force=opts.force, inputs=[base_path, tuned_path])
     plan = plan_pairs(
         base_path,

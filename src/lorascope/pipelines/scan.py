@@ -44,6 +44,7 @@ from lorascope.spectral import BaseSpectrum, LowRankUpdate
 from lorascope.spectral.analyze import analyze_matrix
 from lorascope.spectral.workspace import Workspace
 from lorascope.weights import MatrixPair, plan_pairs
+from lorascope.weights.source import resolve_pair
 
 DEFAULT_EPSILONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -139,10 +140,13 @@ def _base_of(item: _Loaded, layout: IndexLayout | None, device: torch.device, no
     return got.spectrum
 
 
-def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None, *,
+def scan(base: str | Path | None, tuned: str | Path | None = None, options: ScanOptions | None = None, *,
          progress: Callable[[int, int, str], None] | None = None, only: Collection[str] | None = None,
          **overrides) -> ScanResult:
     """Measure how TUNED (checkpoint or PEFT adapter) changed BASE, matrix by matrix.
+
+    Each is a local folder, a weights file or a Hub id `org/name[@revision]` (see lorascope.weights.source).
+    `scan(adapter)` or `scan(None, adapter)`: the base is the one the adapter's adapter_config.json names.
 
     Options come from `options`, with keyword overrides on top: `scan(base, tuned, k=20, epsilon=0.3)`.
     `progress(i, n, name)` is called (on the calling thread) before each matrix. Raises `InputError` on any
@@ -157,7 +161,11 @@ def scan(base: str | Path, tuned: str | Path, options: ScanOptions | None = None
     opts = replace(options or ScanOptions(), **overrides)
     start = time.perf_counter()
     device = resolve_device(opts.device)
-    plan = plan_pairs(base, tuned, include=opts.include, exclude=opts.exclude,
+    if tuned is None:
+        base, tuned = None, base
+    inputs = resolve_pair(base, tuned)
+    base, tuned = inputs.base_name, inputs.tuned_name  # results and messages name them as given
+    plan = plan_pairs(inputs.base, inputs.tuned, include=opts.include, exclude=opts.exclude,
                       allow_missing=opts.allow_missing, allow_pickle=opts.allow_pickle)
     if not plan.pairs:
         raise InputError(f"{tuned}: no weight matrix to analyse against {base} (check --include/--exclude)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from lorascope import datasets
 from lorascope.cache import cache_root
 from lorascope.errors import InputError
+from lorascope.weights.source import hub_snapshot, parse_hub_id
 
 
 @dataclass(frozen=True)
@@ -51,15 +53,25 @@ TASKS: dict[str, Callable[[], datasets.TextTask]] = {
 
 def resolve_model(name: str, cache_dir: str | Path | None = None,
                   log: Callable[[str], None] | None = None) -> Path:
-    """The HF directory of a registered model name, or `name` itself when it is a model directory."""
+    """The HF directory of a registered model name, a model directory, or a Hub id `org/name[@revision]`.
+
+    Names are tried in that order; a Hub id is resolved through the local HF cache (lorascope.weights.source).
+    """
     entry = MODELS.get(name.lower())
     if entry is not None:
         return entry.locate(cache_root(cache_dir), log)
     path = Path(name).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
         return path
-    raise InputError(f"unknown model {name!r}: not a registered name ({', '.join(MODELS)}) "
-                     f"nor a model directory with config.json")
+    hub = None if os.path.lexists(path) else parse_hub_id(name)
+    if hub is not None:
+        folder = hub_snapshot(hub, "model")
+        if not (folder / "config.json").is_file():
+            raise InputError(f"model {hub}: its snapshot {folder} has no config.json (is it an adapter? "
+                             "pass it where an adapter is expected)")
+        return folder
+    raise InputError(f"unknown model {name!r}: not a registered name ({', '.join(MODELS)}), "
+                     f"a model directory with config.json, nor a Hub id org/name[@revision]")
 
 
 def load_task(name: str) -> datasets.TextTask:
