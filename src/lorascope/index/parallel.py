@@ -38,17 +38,22 @@ def check_workers(workers: object) -> int:
 
 
 @contextlib.contextmanager
-def torch_threads(workers: int) -> Iterator[int]:
-    """Limit torch's intra-op threads so workers × threads ≤ cores (restored on exit); yields the thread count."""
+def pinned_threads(threads: int) -> Iterator[int]:
+    """torch uses exactly `threads` intra-op threads inside the block (restored on exit); yields `threads`."""
     before = torch.get_num_threads()
-    threads = max(1, min(before, usable_cores() // workers))
-    if workers > 1 and threads != before:
+    if threads != before:
         torch.set_num_threads(threads)
     try:
         yield threads
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
+
+
+def torch_threads(workers: int) -> contextlib.AbstractContextManager[int]:
+    """Limit torch's intra-op threads so workers × threads ≤ cores (restored on exit); yields the thread count."""
+    before = torch.get_num_threads()
+    return pinned_threads(max(1, min(before, usable_cores() // workers)) if workers > 1 else before)
 
 
 def run_ordered(items: Sequence[T], prepare: Callable[[T], P], solve: Callable[[P], R], *, workers: int = 1,

@@ -10,17 +10,14 @@ for bit (BLAS sums depend on the thread count).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from lorascope._version import __version__
 from lorascope.atomic import atomic_write_text
@@ -207,17 +204,6 @@ def output_names(paths: Sequence[Path]) -> list[str]:
         taken.add(candidate)
         unique.append(candidate)
     return unique
-
-
-@contextlib.contextmanager
-def pinned_threads(threads: int) -> Iterator[None]:
-    """torch uses exactly `threads` intra-op threads in the block (restored after), wherever the job runs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def index_group(base: str, names: list[str], options: ScanOptions, threads: int) -> IndexReport:
