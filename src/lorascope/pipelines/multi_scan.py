@@ -25,7 +25,7 @@ from lorascope.cache import cache_root
 from lorascope.errors import InputError
 from lorascope.executor import Job, check_executor, executor_session, run_jobs
 from lorascope.index import index_layout
-from lorascope.index.parallel import check_workers
+from lorascope.index.parallel import check_workers, pinned_threads
 from lorascope.pipelines.index import IndexOptions, IndexReport, build_index
 from lorascope.pipelines.scan import ScanOptions, scan
 from lorascope.results import ScanResult
