@@ -8,6 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from lorascope.commands.options import option
+from lorascope.pipelines.forget import ForgetOptions
+
 
 def forget_command(
     model: Annotated[
@@ -25,16 +28,14 @@ def forget_command(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="write loss, tokens and per-document losses")
     ] = None,
-    chunks: Annotated[
-        int | None, typer.Option(help="chunks scored [default: 64 of news; all of --text]")
-    ] = None,
-    chunk_length: Annotated[int, typer.Option(help="tokens per chunk")] = 128,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    chunks: int | None = option(ForgetOptions, "chunks"),
+    chunk_length: int = option(ForgetOptions, "chunk_length"),
+    threads: int | None = option(ForgetOptions, "threads"),
     cache_dir: Annotated[Path | None, typer.Option(help="cache for converted models")] = None,
 ) -> None:
     """LM loss of a fine-tuned model on held-out text, and forgetting = tuned loss - base loss."""
     from lorascope.errors import InputError
-    from lorascope.pipelines.forget import ForgetOptions, forget
+    from lorascope.pipelines.forget import forget
 
     if json_path is not None and (
         json_path.is_dir() or not (json_path.parent if str(json_path.parent) else Path(".")).is_dir()

@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from lorascope.commands.options import option
 from lorascope.display import run_with_progress
+from lorascope.pipelines.index import IndexOptions
 
 out = Console()
 err = Console(stderr=True)
@@ -16,25 +18,17 @@ err = Console(stderr=True)
 
 def index(
     base: Annotated[Path, typer.Argument(help="pretrained model: HF directory or .safetensors file")],
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="index location (default $LORASCOPE_CACHE, else the user cache dir)")
-    ] = None,
-    include: Annotated[list[str] | None, typer.Option(help="regex: index only matching tensors")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="regex: skip matching tensors")] = None,
-    full_hash: Annotated[
-        bool,
-        typer.Option(
-            "--full-hash",
-            help="also check each entry against the SHA-256 of its whole matrix; rebuild on mismatch",
-        ),
-    ] = False,
-    workers: Annotated[int, typer.Option(help="matrices decomposed in parallel (threads)")] = 1,
-    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | auto")] = "cpu",
-    allow_pickle: Annotated[bool, typer.Option(help="read .bin/.pt pickles (weights_only=True)")] = False,
+    cache_dir: Path | None = option(IndexOptions, "cache_dir"),
+    include: list[str] | None = option(IndexOptions, "include"),
+    exclude: list[str] | None = option(IndexOptions, "exclude"),
+    full_hash: bool = option(IndexOptions, "full_hash", "--full-hash"),
+    workers: int = option(IndexOptions, "workers"),
+    device: str = option(IndexOptions, "device"),
+    allow_pickle: bool = option(IndexOptions, "allow_pickle"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Compute BASE's spectral index once (U, S of every matrix a scan uses), so later scans are fast."""
-    from lorascope.pipelines.index import IndexOptions, build_index
+    from lorascope.pipelines.index import build_index
 
     opts = IndexOptions(
         include=tuple(include or ()),

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from lorascope.commands.options import option
 from lorascope.display import run_with_progress
-from lorascope.pipelines.scale import TARGETS
+from lorascope.pipelines.scale import ScaleOptions
 
 out = Console()
 err = Console(stderr=True)
@@ -20,26 +21,21 @@ def scale(
     tuned: Annotated[Path, typer.Argument(help="fine-tuned checkpoint, or a PEFT LoRA adapter directory")],
     lambdas: Annotated[str, typer.Option("--lambda", help="λ, or several: 0.3,0.5,0.7 (one output each)")],
     out_dir: Annotated[Path, typer.Option("--out", help="output folder (OUT/lambda-<λ>/ for several λ)")],
-    target: Annotated[str, typer.Option(help=" | ".join(TARGETS))] = "top-intruder",
-    k: Annotated[int, typer.Option(help="top singular vectors of W_tuned examined per matrix")] = 10,
-    epsilon: Annotated[float, typer.Option(help="intruder iff max |cos| to every base vector < ε")] = 0.5,
-    merged: Annotated[
-        bool, typer.Option("--merged", help="write a full merged checkpoint for an adapter")
-    ] = False,
-    force: Annotated[bool, typer.Option("--force", help="replace a non-empty --out folder")] = False,
-    include: Annotated[list[str] | None, typer.Option(help="regex: analyse only matching tensors")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="regex: skip matching tensors")] = None,
-    allow_missing: Annotated[bool, typer.Option(help="report unpaired tensors instead of failing")] = False,
-    allow_pickle: Annotated[bool, typer.Option(help="read .bin/.pt pickles (weights_only=True)")] = False,
-    solver: Annotated[str, typer.Option(help="auto | exact (full SVDs)")] = "auto",
-    cache: Annotated[
-        bool, typer.Option("--cache/--no-cache", help="use and extend the base spectral index (as scan)")
-    ] = True,
-    cache_dir: Annotated[Path | None, typer.Option(help="index location (as scan's)")] = None,
+    target: str = option(ScaleOptions, "target"),
+    k: int = option(ScaleOptions, "k"),
+    epsilon: float = option(ScaleOptions, "epsilon"),
+    merged: bool = option(ScaleOptions, "merged", "--merged"),
+    force: bool = option(ScaleOptions, "force", "--force"),
+    include: list[str] | None = option(ScaleOptions, "include"),
+    exclude: list[str] | None = option(ScaleOptions, "exclude"),
+    allow_missing: bool = option(ScaleOptions, "allow_missing"),
+    allow_pickle: bool = option(ScaleOptions, "allow_pickle"),
+    solver: str = option(ScaleOptions, "solver"),
+    cache: bool = option(ScaleOptions, "cache", "--cache/--no-cache"),
+    cache_dir: Path | None = option(ScaleOptions, "cache_dir"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, summary line only")] = False,
 ) -> None:
     """Scale the intruder singular values of TUNED by λ (the paper's intervention) and write the model."""
-    from lorascope.pipelines.scale import ScaleOptions
     from lorascope.pipelines.scale import scale as run_scale
 
     opts = ScaleOptions(

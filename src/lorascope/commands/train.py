@@ -9,6 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lorascope.commands.options import option
+from lorascope.training.config import TrainConfig
+
 COLUMNS = ("step", "epoch", "accuracy", "forgetting", "lm_loss", "intruders", "train_loss", "sec_per_step")
 
 
@@ -24,39 +27,26 @@ def train_command(
     out: Annotated[
         Path, typer.Option("--out", help="run folder: config.json, results.jsonl, checkpoints/, state/")
     ],
-    model: Annotated[str, typer.Option(help="smollm2 | minilm | a HF model directory")] = "smollm2",
-    task: Annotated[
-        str, typer.Option(help="rt_polarity | bbc_topic | hoc_party | debate_party | health_source")
-    ] = "rt_polarity",
-    method: Annotated[str, typer.Option(help="lora | full")] = "lora",
-    rank: Annotated[int, typer.Option(help="LoRA rank r")] = 8,
-    alpha: Annotated[float | None, typer.Option(help="LoRA alpha [default: 2r]")] = None,
-    lr: Annotated[
-        float | None,
-        typer.Option(help="learning rate [default: LoRA lora-lr-product/alpha (1.5e-4 at r=8), full 1e-5]"),
-    ] = None,
-    lora_lr_product: Annotated[float, typer.Option(help="the paper's constant alpha*lr for LoRA")] = 2.4e-3,
-    epochs: Annotated[int, typer.Option(help="passes over the training data")] = 1,
-    max_steps: Annotated[
-        int | None, typer.Option(help="stop after this many steps (overrides --epochs)")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(help="examples per step")] = 16,
-    max_length: Annotated[int, typer.Option(help="tokens per example")] = 128,
-    seed: Annotated[int, typer.Option(help="seed of initialisation and data order")] = 0,
-    train_layers: Annotated[
-        str, typer.Option(help="all | top:N (only the top N blocks train; the frozen bottom is cached)")
-    ] = "all",
-    eval_every: Annotated[int | None, typer.Option(help="also evaluate every N steps")] = None,
-    save_every: Annotated[int, typer.Option(help="save the resumable state every N steps")] = 50,
-    train_examples: Annotated[int | None, typer.Option(help="use N training examples (fixed subset)")] = None,
-    test_examples: Annotated[int | None, typer.Option(help="score N test examples")] = None,
-    forget_chunks: Annotated[
-        int, typer.Option(help="128-token chunks of news text for forgetting (0: off)")
-    ] = 32,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
-    freeze_a: Annotated[
-        bool, typer.Option(help="LoRA: A fixed to a random semi-orthogonal matrix; only B trains")
-    ] = False,
+    model: str = option(TrainConfig, "model"),
+    task: str = option(TrainConfig, "task"),
+    method: str = option(TrainConfig, "method"),
+    rank: int = option(TrainConfig, "rank"),
+    alpha: float | None = option(TrainConfig, "alpha"),
+    lr: float | None = option(TrainConfig, "lr"),
+    lora_lr_product: float = option(TrainConfig, "lora_lr_product"),
+    epochs: int = option(TrainConfig, "epochs"),
+    max_steps: int | None = option(TrainConfig, "max_steps"),
+    batch_size: int = option(TrainConfig, "batch_size"),
+    max_length: int = option(TrainConfig, "max_length"),
+    seed: int = option(TrainConfig, "seed"),
+    train_layers: str = option(TrainConfig, "train_layers"),
+    eval_every: int | None = option(TrainConfig, "eval_every"),
+    save_every: int = option(TrainConfig, "save_every"),
+    train_examples: int | None = option(TrainConfig, "train_examples"),
+    test_examples: int | None = option(TrainConfig, "test_examples"),
+    forget_chunks: int = option(TrainConfig, "forget_chunks"),
+    threads: int | None = option(TrainConfig, "threads"),
+    freeze_a: bool = option(TrainConfig, "freeze_a"),
     cache_dir: Annotated[
         Path | None, typer.Option(help="cache for converted models and hidden states")
     ] = None,
@@ -66,7 +56,7 @@ def train_command(
 
     Rerun the same command to resume an interrupted run.
     """
-    from lorascope.pipelines.train import TrainConfig, train
+    from lorascope.pipelines.train import train
 
     config = TrainConfig(
         model=model,

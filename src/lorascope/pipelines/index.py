@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -44,13 +44,15 @@ from lorascope.weights.store import TensorStore
 class IndexOptions:
     """Options of `index`; every field is also a `lorascope index` flag of the same name."""
 
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    full_hash: bool = False
-    workers: int = 1
-    device: str = "cpu"
-    cache_dir: str | Path | None = None
-    allow_pickle: bool = False
+    include: tuple[str, ...] = field(default=(), metadata={"help": "regexes: index only matching tensors"})
+    exclude: tuple[str, ...] = field(default=(), metadata={"help": "regexes: skip matching tensors"})
+    full_hash: bool = field(default=False, metadata={
+        "help": "also check each entry against the SHA-256 of its whole matrix; rebuild on mismatch"})
+    workers: int = field(default=1, metadata={"help": "matrices decomposed in parallel (threads)"})
+    device: str = field(default="cpu", metadata={"help": "where the solves run: cpu, cuda, cuda:N or auto"})
+    cache_dir: str | Path | None = field(
+        default=None, metadata={"help": "index location (default $LORASCOPE_CACHE, else the user cache dir)"})
+    allow_pickle: bool = field(default=False, metadata={"help": "read .bin/.pt with torch.load(weights_only=True)"})
 
     def __post_init__(self) -> None:
         check_workers(self.workers)

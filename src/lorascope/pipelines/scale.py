@@ -94,7 +94,7 @@ class ScaleOptions:
     allow_pickle: bool = field(
         default=False, metadata={"help": "read .bin/.pt with torch.load(weights_only=True)"}
     )
-    solver: Literal["auto", "exact"] = field(default="auto", metadata={"help": "'exact' forces full SVDs"})
+    solver: Literal["auto", "exact"] = field(default="auto", metadata={"help": "auto | exact (full SVDs)"})
     cache: bool = field(
         default=True, metadata={"help": "use and extend the base spectral index, as scan does"}
     )

@@ -57,16 +57,16 @@ class ScanOptions:
     epsilon: float = field(default=0.5, metadata={"help": "intruder iff max |cos| to every base vector < epsilon"})
     epsilons: tuple[float, ...] = field(default=DEFAULT_EPSILONS, metadata={"help": "ε grid of the sweep (k fixed)"})
     k_fractions: tuple[float, ...] | None = field(
-        default=None, metadata={"help": "k as fractions of all singular vectors (ε fixed); needs full SVDs"})
+        default=None, metadata={"help": "k-fraction sweep (ε fixed), e.g. 0.1,0.5,1; needs full SVDs"})
     map_size: int = field(default=10, metadata={"help": "n of the top-n × top-n similarity map"})
     include: tuple[str, ...] = field(default=(), metadata={"help": "regexes: analyse only matching tensors"})
     exclude: tuple[str, ...] = field(default=(), metadata={"help": "regexes: skip matching tensors"})
     allow_missing: bool = field(default=False, metadata={"help": "report unpaired tensors instead of failing"})
     allow_pickle: bool = field(default=False, metadata={"help": "read .bin/.pt with torch.load(weights_only=True)"})
-    solver: Literal["auto", "exact"] = field(default="auto", metadata={"help": "'exact' forces full SVDs"})
+    solver: Literal["auto", "exact"] = field(default="auto", metadata={"help": "auto | exact (full SVDs)"})
     update_stats: bool = field(default=True, metadata={
         "help": "measure ΔW (effective rank, norms); for full checkpoints this costs more than the intruder test"})
-    cache: bool = field(default=True, metadata={"help": "use and extend the base spectral index (--no-cache: don't)"})
+    cache: bool = field(default=True, metadata={"help": "use and extend the base spectral index (`lorascope index`)"})
     cache_dir: str | Path | None = field(
         default=None, metadata={"help": "index location (default $LORASCOPE_CACHE, else the user cache dir)"})
     workers: int = field(default=1, metadata={"help": "matrices solved in parallel (threads)"})

@@ -29,13 +29,14 @@ def parse_train_layers(spec: str) -> int | None:
 class TrainConfig:
     """What to train, on what, and how; every field is also a `lorascope train` option."""
 
-    model: str = field(default="smollm2", metadata={"help": "registered model name or a HF model directory"})
-    task: str = field(default="rt_polarity", metadata={"help": "registered classification task"})
+    model: str = field(default="smollm2", metadata={"help": "smollm2 | minilm | a HF model directory"})
+    task: str = field(default="rt_polarity", metadata={
+        "help": "rt_polarity | bbc_topic | hoc_party | debate_party | health_source"})
     method: Literal["lora", "full"] = field(default="lora", metadata={"help": "lora | full"})
     rank: int = field(default=8, metadata={"help": "LoRA rank r"})
     alpha: float | None = field(default=None, metadata={"help": "LoRA alpha (default 2r)"})
     lr: float | None = field(default=None, metadata={
-        "help": "learning rate (default: LoRA lora_lr_product/alpha, full 1e-5)"})
+        "help": "learning rate (default: LoRA lora_lr_product/alpha, 1.5e-4 at r=8; full 1e-5)"})
     lora_lr_product: float = field(default=LORA_LR_PRODUCT, metadata={
         "help": "the constant alpha*lr of the paper's LoRA rule, used when lr is not given"})
     epochs: int = field(default=1, metadata={"help": "passes over the training data"})
@@ -54,7 +55,8 @@ class TrainConfig:
     train_examples: int | None = field(default=None, metadata={
         "help": "train on the first N examples of a fixed shuffle of the training split"})
     test_examples: int | None = field(default=None, metadata={"help": "score the first N test examples"})
-    forget_chunks: int = field(default=32, metadata={"help": "chunks of held-out text scored for forgetting"})
+    forget_chunks: int = field(default=32, metadata={
+        "help": "chunks of held-out news text scored for forgetting (0: off)"})
     forget_chunk_length: int = field(default=128, metadata={"help": "tokens per forgetting chunk"})
     k: int = field(default=10, metadata={"help": "top singular vectors examined per matrix"})
     epsilon: float = field(default=0.5, metadata={"help": "intruder iff max |cos| to the base < epsilon"})
