@@ -120,6 +120,33 @@ class ScaleData:
 
 
 @dataclass(frozen=True)
+class RepairPoint:
+    """One λ that `repair` measured: task quality, forgetting, quality drop in percent, and whether it may be chosen."""
+
+    lam: float
+    quality: float
+    forgetting: float
+    quality_drop_pct: float
+    within_budget: bool
+
+
+@dataclass(frozen=True)
+class RepairData:
+    """One repair.json: every λ's measurements, the unscaled adapter's, the budget line and the λ chosen."""
+
+    path: Path
+    adapter: str
+    quality_measure: str  # "accuracy" | "task_loss"
+    higher_is_better: bool
+    rule: str
+    message: str
+    quality_limit: float | None
+    chosen: float | None
+    unscaled: RepairPoint
+    points: tuple[RepairPoint, ...]
+
+
+@dataclass(frozen=True)
 class RunData:
     """One `lorascope run` output folder: the recipe, its figure specs and its tidy tables (rows as dicts)."""
 
@@ -147,3 +174,4 @@ class Inputs:
     scales: tuple[ScaleData, ...] = ()
     files: tuple[tuple[Path, str], ...] = field(default=())  # (file, kind) in load order
     runs: tuple[RunData, ...] = ()
+    repairs: tuple[RepairData, ...] = ()

@@ -11,6 +11,7 @@ from lorascope.report.data import Inputs
 from lorascope.report.fig_erank import erank_figure
 from lorascope.report.fig_matrix import max_cos_figure
 from lorascope.report.fig_monitor import monitor_figure
+from lorascope.report.fig_repair import repair_figure
 from lorascope.report.fig_rollup import rollup_figure
 from lorascope.report.fig_runs import run_figures
 from lorascope.report.fig_scale import scale_figure
@@ -56,5 +57,6 @@ def all_figures(inputs: Inputs, options: FigureOptions = FigureOptions()) -> lis
         training_figure(inputs.train_rows),
         monitor_figure(inputs.monitor_rows, options.matrix),
         scale_figure(inputs.scales),
+        repair_figure(inputs.repairs),
     ]
     return [f for f in figures if f is not None] + run_figures(inputs.runs)

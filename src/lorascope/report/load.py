@@ -17,9 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from lorascope.errors import InputError
-from lorascope.report.data import Inputs, MonitorRow, RunData, ScaleData, ScanData, TrainRow
+from lorascope.report.data import Inputs, MonitorRow, RepairData, RunData, ScaleData, ScanData, TrainRow
 from lorascope.report.parse_jsonl import read_jsonl
 from lorascope.report.parse_monitor import is_monitor_row, parse_monitor_rows
+from lorascope.report.parse_repair import is_repair, parse_repair
 from lorascope.report.parse_run import is_run_folder, parse_run
 from lorascope.report.parse_scale import is_scale, parse_scale
 from lorascope.report.parse_scan import is_demo, is_scan, parse_demo, parse_scan
@@ -120,6 +121,7 @@ def load_inputs(paths: Sequence[str | Path]) -> Inputs:
     train: list[TrainRow] = []
     monitor: list[MonitorRow] = []
     scales: list[ScaleData] = []
+    repairs: list[RepairData] = []
     kinds: list[tuple[Path, str]] = []
     labels: set[str] = set()
     files, run_folders = _files(paths)
@@ -146,7 +148,10 @@ def load_inputs(paths: Sequence[str | Path]) -> Inputs:
                                  f"(first row has keys {', '.join(sorted(first))[:80]})")
             continue
         obj = _read_json(path)
-        if is_scan(obj) or (isinstance(obj, dict) and "matrices" in obj):  # a broken scan is an error, not skipped
+        if is_repair(obj):
+            repairs.append(parse_repair(obj, path))
+            kinds.append((path, "repair"))
+        elif is_scan(obj) or (isinstance(obj, dict) and "matrices" in obj):  # a broken scan is an error, not skipped
             named = obj.get("label") if isinstance(obj, dict) and isinstance(obj.get("label"), str) else None
             scan = parse_scan(obj, path, _unique(named, labels) if named else _label(path, labels))
             labels.add(scan.label)
@@ -166,4 +171,5 @@ def load_inputs(paths: Sequence[str | Path]) -> Inputs:
     if not kinds:
         raise InputError(f"{', '.join(str(p) for p in paths)}: no scan JSON, results.jsonl, monitor JSONL or "
                          "scale.json found")
-    return Inputs(tuple(scans), tuple(train), tuple(monitor), tuple(scales), tuple(kinds), tuple(runs))
+    return Inputs(tuple(scans), tuple(train), tuple(monitor), tuple(scales), tuple(kinds), tuple(runs),
+                  tuple(repairs))
