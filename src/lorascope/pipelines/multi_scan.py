@@ -43,10 +43,12 @@ _WEIGHT_SUFFIXES = (".safetensors.index.json", ".safetensors", ".bin", ".pt", ".
 class RunOptions:
     """Where and how the jobs of a multi-input scan run; each field is also a `lorascope scan` flag."""
 
-    executor: str = field(default="local", metadata={"help": "local (this process) or ray"})
-    address: str | None = field(default=None, metadata={"help": "Ray cluster to join (default: start a local one)"})
-    threads: int = field(default=1, metadata={"help": "torch threads per job (same value, same bits)"})
-    group_size: int = field(default=8, metadata={"help": "matrices per job"})
+    executor: str = field(default="local", metadata={"help": "local | ray: where the jobs of an --out scan run"})
+    address: str | None = field(default=None, metadata={
+        "help": "Ray cluster to join (e.g. auto, ray://head:10001); default: start a local Ray instance"})
+    threads: int = field(default=1, metadata={
+        "help": "torch threads per job of an --out scan (same value, same bits)"})
+    group_size: int = field(default=8, metadata={"help": "matrices per job of an --out scan"})
     retries: int = field(default=2, metadata={"help": "resubmissions of a failed Ray task"})
 
     def __post_init__(self) -> None:
