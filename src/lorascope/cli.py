@@ -27,6 +27,7 @@ def _register_commands() -> None:
     from lorascope.commands.demo import demo
     from lorascope.commands.forget import forget_command
     from lorascope.commands.index import index
+    from lorascope.commands.repair import repair
     from lorascope.commands.report import report
     from lorascope.commands.reproduce import reproduce_command
     from lorascope.commands.run import run_command
@@ -38,6 +39,7 @@ def _register_commands() -> None:
     app.command("demo")(demo)
     app.command("index")(index)
     app.command("scale")(scale_command)
+    app.command("repair")(repair)
     app.command("train")(train_command)
     app.command("forget")(forget_command)
     app.command("report")(report)
