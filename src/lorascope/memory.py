@@ -4,7 +4,8 @@ Pipelines call `check_dense` right before a matrix's dense solves (a base spectr
 singular values of a dense ΔW, a full SVD for --solver exact or --k-fractions); the pure spectral code
 never reads system state. Available memory is `LORASCOPE_MEMORY_LIMIT` when set (bytes, or with a
 K/M/G/T suffix: the budget lorascope may use), else MemAvailable from /proc/meminfo; when neither can be
-read there is no check.
+read there is no check. `check_budget` does the same for a whole job estimated up front (train, forget:
+lorascope.training.footprint).
 """
 
 from __future__ import annotations
@@ -84,3 +85,21 @@ def check_dense(name: str, shape: tuple[int, int], *, hint: str, workers: int = 
             f"{name}: a dense SVD of its {shape[0]}×{shape[1]} matrix needs about {format_bytes(need)}{times}, "
             f"but only {format_bytes(available)} is available ({source}); {hint}"
         )
+
+
+def check_budget(what: str, need: int, described: str, *, hint: str, loaded: int = 0) -> None:
+    """Raise ResourceError if a job estimated at `need` bytes (`described`: the estimate's parts) cannot fit.
+
+    `loaded` of it is already in memory (a model read before the check): MemAvailable no longer counts it,
+    a LORASCOPE_MEMORY_LIMIT budget does. The message names the estimate, the memory and the option that helps.
+    """
+    have = available_bytes()
+    if have is None:
+        return
+    available, source = have
+    missing = need - loaded if source == "MemAvailable" else need
+    if missing > available:
+        after = f", with {format_bytes(loaded)} of it already loaded" if source == "MemAvailable" and loaded else ""
+        raise ResourceError(f"{what}: needs about {described}, but only {format_bytes(available)} is "
+                            f"available ({source}{after}); {hint}; {ENV} overrides the memory figure if it is "
+                            "wrong for this machine")

@@ -37,6 +37,7 @@ from lorascope.atomic import atomic_write_text
 from lorascope.datafiles import read_documents
 from lorascope.datasets import news_articles
 from lorascope.errors import InputError
+from lorascope.pipelines.memory_guard import check_forget_memory
 from lorascope.training.lm import (
     Chunks,
     LossResult,
@@ -159,6 +160,7 @@ def forget(model: str | Path | None, *, adapter: str | Path | None = None, base:
     tok = load_tokenizer(head_dir)
     held_out = forget_text(tok, head_kind, text, opts, _config_context(head_dir))
     score = held_out.score
+    check_forget_memory(head_dir, held_out, models=1 if adapter is not None or kind is not None else 2)
 
     base_loss = None
     if adapter is not None:

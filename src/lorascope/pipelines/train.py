@@ -36,6 +36,7 @@ from lorascope.atomic import atomic_write_text
 from lorascope.cache import cache_root
 from lorascope.datasets import TextTask, news_articles
 from lorascope.errors import InputError
+from lorascope.pipelines.memory_guard import check_train_memory
 from lorascope.training.bottom import cache_key, compute_hidden, load_or_compute, model_fingerprint
 from lorascope.training.config import TrainConfig
 from lorascope.training.data import Encoded, encode, epoch_batches, take_subset
@@ -149,6 +150,8 @@ def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEven
         "forgetting": lm_info,
         "versions": _versions(),
     }
+    estimate = check_train_memory(clf, config, train_data, test_data, cached=cached)
+    emit(TrainEvent("info", message=f"memory estimate: {estimate.describe()}"))
     out.mkdir(parents=True, exist_ok=True)
     _check_or_write_config(out / "config.json", run_config)
 
