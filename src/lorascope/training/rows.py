@@ -8,12 +8,15 @@ Schema (one JSON object per line, keys in this order):
     alpha         float  LoRA alpha (null for full fine-tuning)
     lr            float  peak learning rate
     seed          int
-    task          str    registered task name
+    task          str    registered task name, or the stem of the data file
     model         str    registered model name or the model directory given
     train_layers  str    "all" | "top:N"
     step          int    optimiser steps done (0 = before training)
     epoch         float  step / steps per epoch
-    accuracy      float  accuracy on the held-out test examples
+    quality_metric str   which measure of task quality the run has: "accuracy" (classify) or "task_loss" (lm)
+    accuracy      float  accuracy on the held-out test examples (null for the lm objective)
+    task_loss     float  mean next-token loss (nats/token) on the held-out test texts (null for classify)
+    task_perplexity float  exp(task_loss) (null for classify)
     forgetting    float  lm_loss - the base model's lm_loss on the same text (null without an LM head)
     lm_loss       float  mean LM loss (nats/token) of the base LM head on the tuned backbone (null: no head)
     intruders     int    intruder dimensions (k, epsilon of the config) summed over the trained matrices
@@ -48,7 +51,10 @@ class ResultRow:
     train_layers: str
     step: int
     epoch: float
-    accuracy: float
+    quality_metric: str
+    accuracy: float | None
+    task_loss: float | None
+    task_perplexity: float | None
     forgetting: float | None
     lm_loss: float | None
     intruders: int
@@ -60,6 +66,12 @@ class ResultRow:
 
 
 RESULT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ResultRow))
+
+
+def quality_of(row: dict) -> float | None:
+    """The task quality a result row (or a table row copied from one) records: row[row["quality_metric"]];
+    rows written before quality_metric existed hold accuracy."""
+    return row.get(row.get("quality_metric") or "accuracy")
 
 
 class ResultsLog:

@@ -1,0 +1,114 @@
+"""The causal-LM objective: next-token training on the task's texts (no labels), the instruction- or
+domain-tuning case, and its quality measure, the held-out task loss.
+
+What trains is the causal LM itself (not a classifier): LoRA on every linear matrix of the chosen
+blocks (PEFT task type CAUSAL_LM) or those matrices fully; embeddings, norms, biases and the LM head
+stay frozen. Each text is tokenised with the tokenizer's own special tokens (BOS when it adds one),
+truncated to max_length; every next-token target after the first token is scored, padding never.
+The task loss is the token-weighted mean over the split; its perplexity is exp(task loss).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lorascope.errors import InputError
+from lorascope.training.bottom import HiddenCache, inject_block_input
+from lorascope.training.data import Encoded, pad_right
+from lorascope.training.modeling import (
+    Classifier,
+    _freeze_semi_orthogonal_a,
+    block_matrices,
+    find_blocks,
+    load_tokenizer,
+    quiet_transformers,
+)
+
+
+def build_causal_lm(model_dir: Path, method: Literal["lora", "full"], rank: int, alpha: float | None,
+                    top: int | None, seed: int, freeze_a: bool = False) -> Classifier:
+    """Load `model_dir` as a causal LM and set up what trains (no task head: `head` is empty)."""
+    from transformers import AutoModelForCausalLM
+
+    tok = load_tokenizer(model_dir)
+    torch.manual_seed(seed)
+    with quiet_transformers():
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    _, blocks = find_blocks(model)
+    if top is not None and top > len(blocks):
+        raise InputError(f"train_layers top:{top}: {model_dir} has only {len(blocks)} blocks")
+    first = 0 if top is None else len(blocks) - top
+    matrices = block_matrices(model, first)
+    if not matrices:
+        raise InputError(f"{model_dir}: no linear matrix found in its transformer blocks")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else 2 * rank,
+                            target_modules=matrices, task_type="CAUSAL_LM")
+        with quiet_transformers():
+            model = get_peft_model(model, config)
+        if freeze_a:
+            _freeze_semi_orthogonal_a(model, seed)
+    else:
+        modules = dict(model.named_modules())
+        for name in matrices:
+            modules[name].weight.requires_grad_(True)
+    _, blocks = find_blocks(model)
+    return Classifier(model, tok, blocks, first, matrices, [], int(tok.pad_token_id))
+
+
+class TokenLossRunner:
+    """Next-token losses of a causal LM on the examples of one split, by index (whole model, or the top blocks
+    on cached states)."""
+
+    def __init__(self, model: nn.Module, data: Encoded, pad_id: int, blocks: nn.ModuleList | None = None,
+                 start: int = 0, cache: HiddenCache | None = None) -> None:
+        self.model, self.data, self.pad_id = model, data, pad_id
+        self.blocks, self.start, self.cache = blocks, start, cache
+
+    def token_losses(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L-1) per-target losses and their (B, L-1) mask (1 for a real target, 0 for padding)."""
+        ids, mask = pad_right([self.data.ids[i] for i in indices], self.pad_id)
+        if self.cache is None:
+            logits = self.model(input_ids=ids, attention_mask=mask).logits
+        else:
+            with inject_block_input(self.blocks, self.start, self.cache.batch(indices, ids.shape[1])):
+                logits = self.model(input_ids=ids, attention_mask=mask).logits
+        logits = logits[:, :-1].float()
+        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none")
+        return nll.view(ids.shape[0], -1), mask[:, 1:].to(nll.dtype)
+
+    def loss(self, indices: list[int]) -> torch.Tensor:
+        """Mean next-token loss over every real target of the examples `indices` (the training loss)."""
+        nll, mask = self.token_losses(indices)
+        count = mask.sum()
+        if count == 0:
+            raise InputError("a training batch holds no next-token target (every text is a single token)")
+        return (nll * mask).sum() / count
+
+    @torch.no_grad()
+    def task_loss(self, batch_size: int = 32) -> tuple[float, int]:
+        """(token-weighted mean next-token loss over the split, number of targets)."""
+        total, count = 0.0, 0
+        for b in range(0, len(self.data), batch_size):
+            nll, mask = self.token_losses(list(range(b, min(len(self.data), b + batch_size))))
+            total += float((nll.double() * mask.double()).sum())
+            count += int(mask.sum())
+        return (total / count if count else float("nan")), count
+
+
+def perplexity(loss: float) -> float:
+    """exp(loss), inf when it overflows."""
+    try:
+        return math.exp(loss)
+    except OverflowError:
+        return float("inf")
