@@ -1,14 +1,83 @@
 """lorascope: how fine-tuning changed a pretrained model, through the spectra of its weight matrices.
 
     >>> import lorascope
-    >>> result = lorascope.scan("base_model_dir", "adapter_dir", k=10, epsilon=0.5)
-    >>> result.total_intruders
+    >>> result = lorascope.scan("base_model_dir", "adapter_dir", k=10, epsilon=0.5)   # or models in memory
+    >>> result.total_intruders, result.to_pandas()
+
+Every CLI command has its call here, each with the typed options dataclass and result it takes and gives:
+`scan`, `scale`, `build_index` (`lorascope index`), `forget`, `train`, `build_report` (`lorascope report`),
+and `IntruderMonitor` for training loops, `analyze_matrix` for one matrix. The index and the report are
+`build_index` and `build_report` because `lorascope.index` and `lorascope.report` are subpackages.
+Names are imported on first use (PEP 562), so `import lorascope` loads neither torch nor transformers.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 from lorascope._version import __version__
 from lorascope.errors import InputError, LorascopeError, ResourceError
-from lorascope.pipelines.scan import ScanOptions, scan
-from lorascope.results import MatrixResult, ScanResult
 
-__all__ = ["InputError", "LorascopeError", "MatrixResult", "ResourceError", "ScanOptions", "ScanResult", "scan",
-           "__version__"]
+# public name -> the module it lives in, imported when the name is first read
+_LAZY: dict[str, str] = {
+    "scan": "lorascope.pipelines.scan",
+    "ScanOptions": "lorascope.pipelines.scan",
+    "ScanResult": "lorascope.results",
+    "MatrixResult": "lorascope.results",
+    "ROW_COLUMNS": "lorascope.results",
+    "scale": "lorascope.pipelines.scale",
+    "ScaleOptions": "lorascope.pipelines.scale",
+    "ScaleResult": "lorascope.pipelines.scale",
+    "build_index": "lorascope.pipelines.index",
+    "IndexOptions": "lorascope.pipelines.index",
+    "IndexReport": "lorascope.pipelines.index",
+    "forget": "lorascope.pipelines.forget",
+    "ForgetOptions": "lorascope.pipelines.forget",
+    "ForgetResult": "lorascope.pipelines.forget",
+    "train": "lorascope.pipelines.train",
+    "TrainConfig": "lorascope.training.config",
+    "TrainEvent": "lorascope.pipelines.train",
+    "TrainResult": "lorascope.pipelines.train",
+    "build_report": "lorascope.report.build",
+    "Report": "lorascope.report.build",
+    "IntruderMonitor": "lorascope.monitor",
+    "analyze_matrix": "lorascope.spectral.analyze",
+    "MatrixAnalysis": "lorascope.spectral.analyze",
+    "TopVector": "lorascope.spectral.analyze",
+    "LowRankUpdate": "lorascope.spectral.update",
+}
+
+__all__ = [  # the names of _LAZY, spelled out so that tools see them
+    "ROW_COLUMNS", "ForgetOptions", "ForgetResult", "IndexOptions", "IndexReport", "InputError", "IntruderMonitor",
+    "LorascopeError", "LowRankUpdate", "MatrixAnalysis", "MatrixResult", "Report", "ResourceError", "ScaleOptions",
+    "ScaleResult", "ScanOptions", "ScanResult", "TopVector", "TrainConfig", "TrainEvent", "TrainResult",
+    "__version__", "analyze_matrix", "build_index", "build_report", "forget", "scale", "scan", "train",
+]
+
+if TYPE_CHECKING:
+    from lorascope.monitor import IntruderMonitor
+    from lorascope.pipelines.forget import ForgetOptions, ForgetResult, forget
+    from lorascope.pipelines.index import IndexOptions, IndexReport, build_index
+    from lorascope.pipelines.scale import ScaleOptions, ScaleResult, scale
+    from lorascope.pipelines.scan import ScanOptions, scan
+    from lorascope.pipelines.train import TrainEvent, TrainResult, train
+    from lorascope.report.build import Report, build_report
+    from lorascope.results import ROW_COLUMNS, MatrixResult, ScanResult
+    from lorascope.spectral.analyze import MatrixAnalysis, TopVector, analyze_matrix
+    from lorascope.spectral.update import LowRankUpdate
+    from lorascope.training.config import TrainConfig
+
+
+def __getattr__(name: str):
+    """PEP 562: import a public name's module on first use, then keep the name here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lorascope' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

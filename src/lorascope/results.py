@@ -27,6 +27,23 @@ def module_type_of(name: str) -> str:
     return stem[m.end():] if m else stem
 
 
+# The columns of ScanResult.rows(): one row per analysed matrix and examined top singular vector of W_tuned.
+ROW_COLUMNS: dict[str, str] = {
+    "matrix": "tensor name in BASE, e.g. model.layers.3.self_attn.q_proj.weight",
+    "layer": "transformer block index in the name, or None (embeddings, head)",
+    "module_type": "the module's role inside its block, e.g. self_attn.q_proj",
+    "m": "rows of the matrix as analysed: (out, in); embedding tables (num_embeddings, dim)",
+    "n": "columns of the matrix as analysed",
+    "solver": "how the matrix's top vectors were found (as in the JSON's 'solver')",
+    "vector": "rank of the tuned singular vector, 0 = largest σ (the JSON's top[].index)",
+    "sigma": "its singular value in W_tuned",
+    "max_cos": "its largest |cos| with any base left singular vector",
+    "base_index": "rank of that best-matching base vector",
+    "epsilon": "the scan's ε",
+    "intruder": "max_cos < ε: an intruder dimension",
+}
+
+
 @dataclass(frozen=True)
 class MatrixResult:
     """One analysed weight matrix."""
@@ -101,6 +118,41 @@ class ScanResult:
             groups[g][0] += m.intruders
             groups[g][1] += 1
         return {g: (v[0], v[1]) for g, v in groups.items()}
+
+    def rows(self) -> list[dict]:
+        """The scan as a tidy table: one dict per (matrix, examined top vector), keys as in ROW_COLUMNS."""
+        return [
+            {"matrix": m.name, "layer": layer_of(m.name), "module_type": module_type_of(m.name),
+             "m": m.shape[0], "n": m.shape[1], "solver": m.analysis.solver, "vector": t.index, "sigma": t.sigma,
+             "max_cos": t.max_cos, "base_index": t.base_index, "epsilon": self.epsilon, "intruder": t.intruder}
+            for m in self.matrices for t in m.analysis.top
+        ]
+
+    def to_arrow(self):
+        """rows() as a pyarrow Table (columns ROW_COLUMNS, documented in the schema's metadata)."""
+        import pyarrow as pa
+
+        schema = pa.schema([
+            ("matrix", pa.string()), ("layer", pa.int64()), ("module_type", pa.string()), ("m", pa.int64()),
+            ("n", pa.int64()), ("solver", pa.string()), ("vector", pa.int64()), ("sigma", pa.float64()),
+            ("max_cos", pa.float64()), ("base_index", pa.int64()), ("epsilon", pa.float64()),
+            ("intruder", pa.bool_()),
+        ], metadata={name: text for name, text in ROW_COLUMNS.items()})
+        return pa.Table.from_pylist(self.rows(), schema=schema)
+
+    def to_pandas(self):
+        """rows() as a pandas DataFrame via to_arrow() (integer columns stay integers: layer is Int64 with <NA>).
+
+        pandas is not a lorascope dependency: without it this raises ImportError saying so.
+        """
+        try:
+            import pandas as pd
+        except ImportError as e:
+            raise ImportError("ScanResult.to_pandas() needs pandas, which lorascope does not install: `pip install "
+                              "pandas` (rows() gives the same table as dicts, to_arrow() as a pyarrow Table)") from e
+        import pyarrow as pa
+
+        return self.to_arrow().to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
 
     def to_json(self) -> dict:
         return {

@@ -44,6 +44,7 @@ from lorascope.spectral import BaseSpectrum, LowRankUpdate
 from lorascope.spectral.analyze import analyze_matrix
 from lorascope.spectral.workspace import Workspace
 from lorascope.weights import MatrixPair, plan_pairs
+from lorascope.weights.in_memory import InMemory, is_in_memory, open_pair, source_name
 from lorascope.weights.source import resolve_pair
 
 DEFAULT_EPSILONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -140,7 +141,8 @@ def _base_of(item: _Loaded, layout: IndexLayout | None, device: torch.device, no
     return got.spectrum
 
 
-def scan(base: str | Path | None, tuned: str | Path | None = None, options: ScanOptions | None = None, *,
+def scan(base: str | Path | InMemory | None, tuned: str | Path | InMemory | None = None,
+         options: ScanOptions | None = None, *,
          progress: Callable[[int, int, str], None] | None = None, only: Collection[str] | None = None,
          **overrides) -> ScanResult:
     """Measure how TUNED (checkpoint or PEFT adapter) changed BASE, matrix by matrix.
@@ -153,6 +155,8 @@ def scan(base: str | Path | None, tuned: str | Path | None = None, options: Scan
     bad input, before anything is written. Base spectra come from the index under `cache_dir` unless
     `cache=False`; cold, warm and uncached scans return the same numbers. `only`: analyse just these BASE
     matrix names of the plan (one task's group in a multi-input scan, which merges the groups).
+    BASE and TUNED may also be in memory: an nn.Module, a state dict, or (TUNED) a PEFT PeftModel, read
+    without saving them (lorascope.weights.in_memory); the numbers are those of the saved folders.
     """
     known = {f.name for f in fields(ScanOptions)}
     unknown = sorted(set(overrides) - known)
@@ -163,9 +167,14 @@ def scan(base: str | Path | None, tuned: str | Path | None = None, options: Scan
     device = resolve_device(opts.device)
     if tuned is None:
         base, tuned = None, base
-    inputs = resolve_pair(base, tuned)
-    base, tuned = inputs.base_name, inputs.tuned_name  # results and messages name them as given
-    plan = plan_pairs(inputs.base, inputs.tuned, include=opts.include, exclude=opts.exclude,
+    if is_in_memory(base) or is_in_memory(tuned):  # models or state dicts, read where they are
+        base_source, tuned_source = open_pair(base, tuned)
+        base, tuned = source_name(base_source), source_name(tuned_source)
+    else:
+        inputs = resolve_pair(base, tuned)
+        base, tuned = inputs.base_name, inputs.tuned_name  # results and messages name them as given
+        base_source, tuned_source = inputs.base, inputs.tuned
+    plan = plan_pairs(base_source, tuned_source, include=opts.include, exclude=opts.exclude,
                       allow_missing=opts.allow_missing, allow_pickle=opts.allow_pickle)
     if not plan.pairs:
         raise InputError(f"{tuned}: no weight matrix to analyse against {base} (check --include/--exclude)")

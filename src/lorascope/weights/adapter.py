@@ -119,7 +119,12 @@ def read_adapter(path: str | Path, *, allow_pickle: bool = False) -> LoraAdapter
         raise InputError(f"adapter {folder}: expected a folder with adapter_config.json")
     settings = read_lora_settings(folder)
     store = open_weights_file(_adapter_weights(folder), allow_pickle=allow_pickle, config=settings.raw)
+    return adapter_from_store(folder, settings, store)
 
+
+def adapter_from_store(path: Path, settings: LoraSettings, store: TensorStore) -> LoraAdapter:
+    """Check a LoRA adapter given as its settings and a store of its saved tensors (a folder's, or in memory)."""
+    folder = path
     parts: dict[str, dict[str, str]] = {}
     full: dict[str, str] = {}
     notes: list[tuple[str, str]] = []

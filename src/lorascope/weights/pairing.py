@@ -316,8 +316,8 @@ def _plan_adapter(
 
 
 def plan_pairs(
-    base: str | Path,
-    tuned: str | Path,
+    base: str | Path | TensorStore,
+    tuned: str | Path | TensorStore | LoraAdapter,
     *,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
@@ -328,13 +328,20 @@ def plan_pairs(
 
     Names match after removing PEFT wrappers (`base_model.model.`, `.base_layer.`, adapter names) and a task
     model's backbone prefix. A matrix that does not pair, or pairs with another shape, is an InputError, or
-    with allow_missing a Skipped entry. See Selection for which matrices are analysed.
+    with allow_missing a Skipped entry. See Selection for which matrices are analysed. A store or adapter
+    already open (weights in memory: lorascope.weights.in_memory) is planned like the files it stands for.
     """
     selection = Selection.build(include, exclude)
-    base_path = existing_path(base, "BASE")
-    tuned_path = existing_path(tuned, "TUNED")
-    base_store = open_checkpoint(base_path, allow_pickle=allow_pickle, role="BASE")
+    base_path = base.root if isinstance(base, TensorStore) else existing_path(base, "BASE")
+    in_memory = isinstance(tuned, (TensorStore, LoraAdapter))
+    tuned_path = existing_path(tuned, "TUNED") if not in_memory else None
+    base_store = base if isinstance(base, TensorStore) else open_checkpoint(
+        base_path, allow_pickle=allow_pickle, role="BASE")
     selection.check_against(base_store, "BASE")
+    if isinstance(tuned, LoraAdapter):
+        return _plan_adapter(base_path, tuned.path, base_store, tuned, selection, allow_missing)
+    if isinstance(tuned, TensorStore):
+        return _plan_checkpoint(base_path, tuned.root, base_store, tuned, selection, allow_missing)
     if is_adapter_dir(tuned_path):
         adapter = read_adapter(tuned_path, allow_pickle=allow_pickle)
         return _plan_adapter(base_path, tuned_path, base_store, adapter, selection, allow_missing)
