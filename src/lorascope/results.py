@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import torch
+
 from lorascope.atomic import atomic_write_text
-from lorascope.spectral.analyze import MatrixAnalysis
+from lorascope.errors import InputError
+from lorascope.json_fields import get, integer, integers, is_number, number, numbers, text
+from lorascope.spectral.analyze import MatrixAnalysis, TopVector
+from lorascope.spectral.rank import DeltaStats
 
 _LAYER = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|block)\.(\d+)\.")
 
@@ -59,7 +64,27 @@ class MatrixResult:
     @property
     def min_max_cos(self) -> float:
         """The smallest max |cos| among the top k: how far the most 'new' direction is from the base."""
-        return min(t.max_cos for t in self.analysis.top)
+        return min((t.max_cos for t in self.analysis.top), default=1.0)
+
+    @property
+    def layer(self) -> int | None:
+        """The transformer block the matrix sits in (None outside blocks)."""
+        return layer_of(self.name)
+
+    @property
+    def module_type(self) -> str:
+        """The module's role inside its block, e.g. `self_attn.q_proj`."""
+        return module_type_of(self.name)
+
+    @property
+    def effective_rank(self) -> float | None:
+        """ΔW's effective rank (None when the scan did not measure the update)."""
+        return None if self.analysis.delta is None else self.analysis.delta.effective_rank
+
+    @property
+    def intruder_columns(self) -> tuple[int, ...]:
+        """Positions (0-based, in singular-value order) of the examined vectors that are intruders."""
+        return tuple(i for i, t in enumerate(self.analysis.top) if t.intruder)
 
     def to_json(self) -> dict:
         a = self.analysis
@@ -76,6 +101,29 @@ class MatrixResult:
             "k_fraction_counts": None if a.k_fraction_counts is None else list(a.k_fraction_counts),
             "similarity": [[round(float(x), 6) for x in row] for row in a.similarity.tolist()],
         }
+
+    @classmethod
+    def from_dict(cls, obj: object, place: str = "matrix", n_epsilons: int | None = None,
+                  n_k_fractions: int | None = None) -> MatrixResult:
+        """One matrix of a scan JSON read back (to_json's shape); InputError naming `place` and the field.
+
+        `similarity` may be null in hand-made files: it is then an empty (0, 0) tensor."""
+        name = text(obj, "name", place)
+        place = f"{place} ({name})"
+        shape = integers(obj, "shape", place, length=2)
+        top = _top_vectors(get(obj, "top", place), place)
+        intruders = integer(obj, "intruders", place, minimum=0)
+        if intruders != sum(t.intruder for t in top):
+            raise InputError(f"{place}: 'intruders' is {intruders} but {sum(t.intruder for t in top)} "
+                             f"entries of 'top' are marked intruder")
+        analysis = MatrixAnalysis(
+            top=top, intruders=intruders,
+            epsilon_counts=list(integers(obj, "epsilon_counts", place, length=n_epsilons)),
+            k_fraction_counts=_optional_list(integers(obj, "k_fraction_counts", place, optional=True,
+                                                      length=n_k_fractions)),
+            similarity=_similarity(obj.get("similarity"), place), delta=_delta(obj.get("delta"), place),
+            solver=text(obj, "solver", place))
+        return cls(name, (shape[0], shape[1]), analysis)
 
 
 @dataclass(frozen=True)
@@ -176,3 +224,97 @@ class ScanResult:
     def save_json(self, path: str | Path) -> Path:
         """Write the JSON atomically."""
         return atomic_write_text(path, json.dumps(self.to_json(), indent=1) + "\n")
+
+    @classmethod
+    def from_json(cls, obj: object, place: str = "scan") -> ScanResult:
+        """A scan read back from its JSON object (to_json's shape); InputError naming `place` (and the matrix) on
+        a wrong field. The totals to_json derives are recomputed from the matrices and must match the stored ones."""
+        epsilons = numbers(obj, "epsilons", place)
+        k_fractions = numbers(obj, "k_fractions", place, optional=True)
+        matrices = get(obj, "matrices", place)
+        if not isinstance(matrices, list):
+            raise InputError(f"{place}: field 'matrices' should be a list")
+        skipped = get(obj, "skipped", place, [])
+        if not isinstance(skipped, list):
+            raise InputError(f"{place}: field 'skipped' should be a list")
+        warnings = get(obj, "warnings", place, [])
+        if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+            raise InputError(f"{place}: field 'warnings' should be a list of strings")
+        result = cls(
+            version=text(obj, "lorascope_version", place, optional=True) or "",
+            base=text(obj, "base", place, optional=True) or "", tuned=text(obj, "tuned", place, optional=True) or "",
+            tuned_kind=text(obj, "tuned_kind", place, optional=True) or "", k=integer(obj, "k", place, minimum=1),
+            epsilon=number(obj, "epsilon", place), epsilons=epsilons, k_fractions=k_fractions,
+            matrices=[MatrixResult.from_dict(m, f"{place} matrices[{i}]", len(epsilons),
+                                             None if k_fractions is None else len(k_fractions))
+                      for i, m in enumerate(matrices)],
+            skipped=[(text(s, "name", f"{place} skipped[{i}]"), text(s, "reason", f"{place} skipped[{i}]"))
+                     for i, s in enumerate(skipped)],
+            warnings=list(warnings), seconds=number(obj, "seconds", place, optional=True) or 0.0)
+        _check_total(place, "epsilon_totals", list(integers(obj, "epsilon_totals", place, length=len(epsilons))),
+                     result.epsilon_totals())
+        k_totals = integers(obj, "k_fraction_totals", place, optional=True,
+                            length=None if k_fractions is None else len(k_fractions))
+        if (k_fractions is None) != (k_totals is None):
+            raise InputError(f"{place}: 'k_fractions' and 'k_fraction_totals' must both be lists or both null")
+        _check_total(place, "k_fraction_totals", _optional_list(k_totals), result.k_fraction_totals())
+        _check_total(place, "total_intruders", integer(obj, "total_intruders", place, optional=True),
+                     result.total_intruders)
+        return result
+
+    @classmethod
+    def load(cls, path: str | Path) -> ScanResult:
+        """The scan JSON that save_json wrote at `path`; InputError naming the file on anything malformed."""
+        path = Path(path)
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: cannot read ({e})") from e
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from e
+        return cls.from_json(obj, str(path))
+
+
+def _optional_list(values: tuple | None) -> list | None:
+    return None if values is None else list(values)
+
+
+def _check_total(place: str, key: str, stored: object, derived: object) -> None:
+    """A stored total (absent: None) must be what the matrices add up to, or the file contradicts itself."""
+    if stored is not None and derived is not None and stored != derived:
+        raise InputError(f"{place}: field {key!r} is {stored!r} but the matrices add up to {derived!r}")
+
+
+def _top_vectors(entries: object, place: str) -> list[TopVector]:
+    if not isinstance(entries, list):
+        raise InputError(f"{place}: field 'top' should be a list")
+    top = []
+    for j, t in enumerate(entries):
+        at = f"{place} top[{j}]"
+        flag = get(t, "intruder", at)
+        if not isinstance(flag, bool):
+            raise InputError(f"{at}: field 'intruder' should be true or false, got {flag!r}")
+        top.append(TopVector(index=integer(t, "index", at, minimum=0), sigma=number(t, "sigma", at),
+                             max_cos=number(t, "max_cos", at), base_index=integer(t, "base_index", at, minimum=0),
+                             intruder=flag))
+    return top
+
+
+def _similarity(rows: object, place: str) -> torch.Tensor:
+    """The n × n |cos| map as float32 (what analyze_matrix returns); null -> an empty (0, 0) tensor."""
+    if rows is None:
+        return torch.zeros(0, 0)
+    n = len(rows) if isinstance(rows, list) else -1
+    if not (n >= 0 and all(isinstance(r, list) and len(r) == n and all(is_number(v) for v in r) for r in rows)):
+        raise InputError(f"{place}: field 'similarity' should be a square n × n list of numbers")
+    if any(v < -1e-6 or v > 1 + 1e-3 for r in rows for v in r):
+        raise InputError(f"{place}: field 'similarity' has values outside [0, 1] (it holds |cos|)")
+    return torch.tensor(rows, dtype=torch.float32).reshape(n, n)
+
+
+def _delta(obj: object, place: str) -> DeltaStats | None:
+    if obj is None:
+        return None
+    at = f"{place} delta"
+    return DeltaStats(**{f.name: (integer(obj, f.name, at) if f.type in (int, "int") else number(obj, f.name, at))
+                         for f in fields(DeltaStats)})

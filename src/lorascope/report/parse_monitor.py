@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lorascope.errors import InputError
-from lorascope.report._check import integer, numbers, text, where
+from lorascope.json_fields import integer, numbers, text, where
 from lorascope.report.data import MonitorRow
 
 MONITOR_KEYS = ("step", "matrix", "sigma", "max_cos", "intruders")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lorascope.errors import InputError
-from lorascope.report._check import get, number, text
+from lorascope.json_fields import get, number, text
 from lorascope.report.data import ScaleData, ScalePoint
 
 

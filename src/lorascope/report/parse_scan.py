@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lorascope.errors import InputError
-from lorascope.report._check import get, integer, integers, is_number, number, numbers, text
+from lorascope.json_fields import get, integer, integers, is_number, number, numbers, text
 from lorascope.report.data import MatrixData, ScanData, TopVector
 
 SCAN_KEYS = ("matrices", "epsilons", "epsilon_totals", "k", "epsilon")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lorascope.report._check import integer, number, text, where
+from lorascope.json_fields import integer, number, text, where
 from lorascope.report.data import TrainRow
 
 TRAIN_KEYS = ("run_id", "step", "accuracy", "intruders")

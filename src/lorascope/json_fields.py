@@ -1,4 +1,6 @@
-"""Field readers for loaded JSON that raise one InputError naming the file (and line) on a wrong value."""
+"""Field readers for loaded JSON that raise one InputError naming the file (and line) on a wrong value.
+
+Shared by everything that reads its own result files back: results.py (scan JSON) and the report's parsers."""
 
 from __future__ import annotations
 
