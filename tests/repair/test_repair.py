@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from lorascope.cli import main
+from lorascope.errors import InputError
 from lorascope.pipelines.repair import RepairOptions, repair
 from lorascope.pipelines.repair_choice import Point, choose_lambda
 from lorascope.pipelines.repair_measure import RepairBench
@@ -134,10 +135,20 @@ def test_cli_one_line_errors(base_dir, lm_adapter, files, tmp_path, capsys):
 
 
 def test_cli_writes_the_chosen_adapter(base_dir, lm_adapter, files, tmp_path, capsys):
+    """No BASE: the base is the one adapter_config.json names (base_model_name_or_path), as PEFT loads it."""
     out = tmp_path / "o"
-    code = main(["repair", str(base_dir), str(lm_adapter), "--data", str(files["val"]), "--forget-text",
+    code = main(["repair", str(lm_adapter), "--data", str(files["val"]), "--forget-text",
                  str(files["forget"]), "--lambdas", "0,0.5,0.9", "--max-quality-drop", "50", "--no-cache", "--out",
                  str(out), "-q"])
     line = capsys.readouterr().out.strip()
     assert code == 0 and line.startswith("λ = ") and str(out) in line
     assert (out / "adapter_model.safetensors").is_file()
+    assert json.loads((out / "repair.json").read_text())["base"] == str(base_dir)
+
+
+def test_classes_unlike_the_head_are_one_line(base_dir, cls_adapter, tmp_path):
+    one = tmp_path / "one.csv"
+    one.write_text("text,label\nqa qa,0\nqb qb,1\nzz zz,2\n")
+    with pytest.raises(InputError, match="3 classes .* head has 2"):
+        repair(base_dir, cls_adapter, tmp_path / "out", one, cache=False)
+    assert not (tmp_path / "out").exists()

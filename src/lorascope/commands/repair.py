@@ -17,8 +17,9 @@ err = Console(stderr=True)
 
 
 def repair(
-    models: Annotated[list[str], typer.Argument(help="[BASE] ADAPTER: the pretrained model folder and the PEFT "
-                                                     "LoRA adapter folder", metavar="[BASE] ADAPTER")],
+    models: Annotated[list[str], typer.Argument(
+        help="[BASE] ADAPTER: the pretrained model and the PEFT LoRA adapter, each a folder or a Hub id "
+             "org/name[@revision]; without BASE, the base adapter_config.json names", metavar="[BASE] ADAPTER")],
     data: Annotated[Path, typer.Option("--data", help="validation data: .csv, .tsv, .jsonl or .parquet")],
     out_dir: Annotated[Path, typer.Option("--out", help="output folder: the repaired adapter (when a λ is chosen), "
                                                         "repair.json and report.html")],
@@ -31,8 +32,10 @@ def repair(
     k: int = option(RepairOptions, "k"),
     epsilon: float = option(RepairOptions, "epsilon"),
     max_length: int = option(RepairOptions, "max_length"),
+    forget_mode: str = option(RepairOptions, "forget_mode"),
+    forget_chunks: int | None = option(RepairOptions, "forget_chunks"),
     chunk_length: int = option(RepairOptions, "chunk_length"),
-    forget_chunks: int = option(RepairOptions, "forget_chunks"),
+    context: int | None = option(RepairOptions, "context"),
     batch_size: int = option(RepairOptions, "batch_size"),
     force: bool = option(RepairOptions, "force", "--force"),
     include: list[str] | None = option(RepairOptions, "include"),
@@ -45,16 +48,13 @@ def repair(
     from lorascope.display import run_with_progress
     from lorascope.pipelines.repair import repair as run_repair
 
-    if len(models) == 2:
-        base, adapter = models
-    elif len(models) == 1:
-        raise InputError(f"{models[0]}: name BASE before ADAPTER (the base named in adapter_config.json is not "
-                         "resolved yet)")
-    else:
+    if len(models) not in (1, 2):
         raise InputError(f"repair takes [BASE] ADAPTER; got {len(models)} paths")
+    base, adapter = (None, models[0]) if len(models) == 1 else models
     opts = RepairOptions(max_quality_drop=max_quality_drop, lambdas=lambdas, target=target, forget_text=forget_text,
                          text_column=text_column, label_column=label_column, k=k, epsilon=epsilon,
-                         max_length=max_length, chunk_length=chunk_length, forget_chunks=forget_chunks,
+                         max_length=max_length, forget_mode=forget_mode, forget_chunks=forget_chunks,
+                         chunk_length=chunk_length, context=context,
                          batch_size=batch_size, force=force, include=tuple(include or ()),
                          exclude=tuple(exclude or ()), cache=cache, cache_dir=cache_dir)
     result = run_with_progress(lambda progress: run_repair(base, adapter, out_dir, data, opts, progress=progress),

@@ -23,6 +23,7 @@ from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
 from lorascope.index import clean_tmp, index_layout
 from lorascope.memory import check_dense, memory_hint
+from lorascope.pipelines.forget import ForgetOptions
 from lorascope.pipelines.repair_choice import Point, choose_lambda, quality_drop_pct, rule_text, within_budget
 from lorascope.pipelines.repair_measure import Measurement, RepairBench, TextSettings, adapter_objective, check_inputs
 from lorascope.pipelines.scale import (
@@ -34,6 +35,7 @@ from lorascope.pipelines.scale import (
     parse_lambdas,
 )
 from lorascope.weights import open_checkpoint, plan_pairs, read_adapter
+from lorascope.weights.source import resolve_pair
 from lorascope.weights.write_dir import check_out_dir, staged_dir
 
 TARGETS: tuple[str, ...] = ("top-intruder", "all-intruders")
@@ -56,9 +58,17 @@ class RepairOptions:
     label_column: str = field(default="label", metadata={"help": "label column of --data (classification adapters)"})
     k: int = field(default=10, metadata={"help": "top singular vectors of W_tuned examined per matrix"})
     epsilon: float = field(default=0.5, metadata={"help": "intruder iff max |cos| to every base vector < epsilon"})
-    max_length: int = field(default=128, metadata={"help": "tokens per classified example (longer ones are cut)"})
-    chunk_length: int = field(default=128, metadata={"help": "tokens per scored chunk of task and forget text"})
-    forget_chunks: int = field(default=64, metadata={"help": "chunks of the default forget text scored"})
+    max_length: int = field(default=128, metadata={
+        "help": "tokens per validation example (longer ones are cut), as `train` measures quality"})
+    forget_mode: str = field(default="rolling", metadata={
+        "help": "rolling: each forget document on its own in windows of the context length (as "
+                "lm-evaluation-harness); stream: EOS-joined documents cut into chunk_length chunks"})
+    forget_chunks: int | None = field(default=None, metadata={
+        "help": "forget text scored, in chunks of chunk_length tokens (default: 64 of the news text; all of a file)"})
+    chunk_length: int = field(default=128, metadata={
+        "help": "tokens per chunk (stream mode; the unit of --forget-chunks)"})
+    context: int | None = field(default=None, metadata={
+        "help": "rolling window length in tokens (default: the base model's context length)"})
     batch_size: int = field(default=8, metadata={"help": "examples or chunks per forward pass"})
     force: bool = field(default=False, metadata={"help": "replace a non-empty output folder"})
     include: tuple[str, ...] = field(default=(), metadata={"help": "regexes: analyse only matching tensors"})
@@ -79,10 +89,13 @@ class RepairOptions:
         if 1.0 in lams:
             raise InputError("--lambdas: leave out 1 (the unscaled adapter is always measured)")
         object.__setattr__(self, "lambdas", lams)
-        for name in ("k", "max_length", "chunk_length", "forget_chunks", "batch_size"):
+        for name in ("k", "max_length", "batch_size", "forget_chunks"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (2 if name == "chunk_length" else 1):
+            if value is None and name == "forget_chunks":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be a positive integer; got {value!r}")
+        self.text_settings()  # the forget options check themselves
         eps = self.epsilon
         if isinstance(eps, bool) or not (isinstance(eps, (int, float)) and math.isfinite(eps) and 0 < eps <= 1):
             raise InputError(f"--epsilon must be in (0, 1]; got {eps!r}")
@@ -93,8 +106,10 @@ class RepairOptions:
                             exclude=self.exclude, cache=self.cache, cache_dir=self.cache_dir)
 
     def text_settings(self) -> TextSettings:
-        return TextSettings(self.text_column, self.label_column, self.max_length, self.chunk_length,
-                            self.forget_chunks, self.batch_size)
+        """How `repair_measure` reads and scores the validation data and the forget text."""
+        forget = ForgetOptions(chunks=self.forget_chunks, chunk_length=self.chunk_length, batch_size=self.batch_size,
+                               mode=self.forget_mode, context=self.context, text_column=self.text_column)
+        return TextSettings(self.text_column, self.label_column, self.max_length, self.batch_size, forget)
 
 
 @dataclass(frozen=True)
@@ -125,7 +140,7 @@ class RepairResult:
     out: str
     data: str
     forget_text: str
-    objective: str  # "classification" | "lm"
+    objective: str  # "classify" | "lm"
     quality_measure: str  # "accuracy" | "task_loss"
     higher_is_better: bool
     options: RepairOptions
@@ -159,8 +174,8 @@ class RepairResult:
             "higher_is_better": self.higher_is_better,
             "options": {"max_quality_drop": o.max_quality_drop, "lambdas": list(o.lambdas), "target": o.target,
                         "k": o.k, "epsilon": o.epsilon, "text_column": o.text_column,
-                        "label_column": o.label_column, "max_length": o.max_length,
-                        "chunk_length": o.chunk_length, "forget_chunks": o.forget_chunks,
+                        "label_column": o.label_column, "max_length": o.max_length, "forget_mode": o.forget_mode,
+                        "chunk_length": o.chunk_length, "forget_chunks": o.forget_chunks, "context": o.context,
                         "include": list(o.include), "exclude": list(o.exclude)},
             "rule": self.rule,
             "quality_limit": self.quality_limit,
@@ -240,7 +255,7 @@ def _check_adapter(adapter_path: Path, plan, adapter) -> None:
 
 
 def repair(
-    base: str | Path,
+    base: str | Path | None,
     adapter: str | Path,
     out: str | Path,
     data: str | Path,
@@ -251,8 +266,10 @@ def repair(
 ) -> RepairResult:
     """Measure ADAPTER on BASE and at every λ, choose λ by the budget rule, write the repaired adapter to OUT.
 
-    Options come from `options` with keyword overrides on top. Bad input is an InputError raised before
-    anything is written; OUT appears whole (adapter when one is chosen, repair.json, report.html) or not at all.
+    BASE and ADAPTER are local folders or Hub ids (org/name[@revision]); BASE None takes the base that
+    adapter_config.json names, as PEFT does. Options come from `options` with keyword overrides on top.
+    Bad input is an InputError raised before anything is written; OUT appears whole (the adapter when one
+    is chosen, repair.json, report.html) or not at all.
     """
     known = {f.name for f in fields(RepairOptions)}
     unknown = sorted(set(overrides) - known)
@@ -260,7 +277,8 @@ def repair(
         raise InputError(f"unknown repair option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     opts = replace(options or RepairOptions(), **overrides)
     start = time.perf_counter()
-    base_path, adapter_path = Path(base).expanduser(), Path(adapter).expanduser()
+    pair = resolve_pair(base, adapter)
+    base_path, adapter_path = pair.base, pair.tuned
     data_path = Path(data).expanduser()
     forget_path = None if opts.forget_text is None else Path(opts.forget_text).expanduser()
     inputs = [base_path, adapter_path, data_path] + ([forget_path] if forget_path is not None else [])
@@ -312,7 +330,7 @@ def repair(
                    f"{measure} {unscaled.quality:.4f} → {p.quality:.4f} ({p.quality_drop_pct:+.2f} % worse, "
                    f"budget {opts.max_quality_drop:g} %)")
     result = RepairResult(
-        version=_version(), base=str(base), adapter=str(adapter), out=str(out_path), data=str(data),
+        version=_version(), base=pair.base_name, adapter=pair.tuned_name, out=str(out_path), data=str(data),
         forget_text=bench.forget_source, objective=bench.objective, quality_measure=bench.quality_name,
         higher_is_better=higher, options=opts, rule=rule_text(opts.max_quality_drop, higher),
         quality_limit=quality_limit(ref.quality, opts.max_quality_drop, higher) if scaled else None,
