@@ -527,6 +527,41 @@ def run_unknown_profile(ctx: Ctx) -> Call:
     return Call([*args, "--profile", "huge"], (str(f), "huge"))
 
 
+# --- repair ---------------------------------------------------------------------------------------------------
+
+def _repair(ctx: Ctx, data: Path, *extra: str) -> list[str]:
+    return ["repair", str(ctx.copy("base")), str(ctx.copy("adapter")), "--data", str(data), "--out",
+            str(ctx.outputs / "repaired"), "--quiet", "--no-cache", *extra]
+
+
+def _val(ctx: Ctx, text: str = "text\nthe quick brown fox\nanother line\n") -> Path:
+    path = ctx.inputs / "val.csv"
+    path.write_text(text)
+    return path
+
+
+def repair_data_missing_column(ctx: Ctx) -> Call:
+    data = _val(ctx, "sentence\nthe quick brown fox\n")
+    return Call(_repair(ctx, data), (str(data), "'text'", "sentence"))
+
+
+def repair_lambdas_include_one(ctx: Ctx) -> Call:
+    return Call(_repair(ctx, _val(ctx), "--lambdas", "0.5,1"), ("--lambdas",))
+
+
+def repair_unknown_target(ctx: Ctx) -> Call:
+    return Call(_repair(ctx, _val(ctx), "--target", "neighbour"), ("--target", "'neighbour'"))
+
+
+def repair_missing_forget_text(ctx: Ctx) -> Call:
+    nope = ctx.inputs / "nope.txt"
+    return Call(_repair(ctx, _val(ctx), "--forget-text", str(nope)), (str(nope),))
+
+
+def repair_base_without_tokenizer(ctx: Ctx) -> Call:
+    return Call(_repair(ctx, _val(ctx)), (str(ctx.inputs / "base"), "tokenizer"))
+
+
 def run_bad_override(ctx: Ctx) -> Call:
     f, args = _experiment(ctx, EXPERIMENT)
     return Call([*args, "--set", "train.rank=0"], ("rank",))
@@ -553,4 +588,6 @@ CASES: list[Callable[[Ctx], Call]] = [
     train_out_is_file, forget_missing_model, forget_missing_text, forget_short_chunks, forget_adapter_not_adapter,
     run_unknown_key, run_wrong_type, run_unknown_section, run_not_toml, run_unknown_profile, run_bad_override,
     run_missing_file,
+    repair_data_missing_column, repair_lambdas_include_one, repair_unknown_target, repair_missing_forget_text,
+    repair_base_without_tokenizer,
 ]

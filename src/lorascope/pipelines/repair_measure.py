@@ -128,7 +128,12 @@ class RepairBench:
         if lm_kind(base_dir) != "causal":
             raise InputError(f"{base_dir}: repair needs a causal-LM base (its LM head scores forgetting); "
                              "config.json lists no ...ForCausalLM architecture")
-        self.tokenizer = load_tokenizer(base_dir)
+        try:
+            self.tokenizer = load_tokenizer(base_dir)
+        except (OSError, ValueError, TypeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise InputError(f"{base_dir}: no tokenizer transformers can load ({first}); repair tokenizes --data "
+                             "and the forget text with BASE's tokenizer") from None
         with quiet_transformers():
             window = context_length(AutoConfig.from_pretrained(base_dir))
         self.forget = forget_text(self.tokenizer, "causal", forget, settings.forget, window)
