@@ -14,10 +14,11 @@ from lorascope.pipelines.forget import ForgetOptions
 
 def forget_command(
     model: Annotated[
-        str,
-        typer.Argument(help="the model scored: smollm2 | a HF directory (with --adapter: the base model)"),
-    ],
-    adapter: Annotated[Path | None, typer.Option(help="PEFT adapter applied to MODEL")] = None,
+        str | None,
+        typer.Argument(help="the model scored: smollm2 | a HF directory | a Hub id (org/name, org/name@revision); "
+                            "with --adapter, the base model (omitted: the base that adapter_config.json names)"),
+    ] = None,
+    adapter: Annotated[str | None, typer.Option(help="PEFT adapter applied to MODEL (folder or Hub id)")] = None,
     base: Annotated[
         str | None,
         typer.Option(

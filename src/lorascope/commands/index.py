@@ -17,7 +17,8 @@ err = Console(stderr=True)
 
 
 def index(
-    base: Annotated[Path, typer.Argument(help="pretrained model: HF directory or .safetensors file")],
+    base: Annotated[str, typer.Argument(help="pretrained model: folder, .safetensors file or "
+                                             "Hub id (org/name, org/name@revision)")],
     cache_dir: Path | None = option(IndexOptions, "cache_dir"),
     include: list[str] | None = option(IndexOptions, "include"),
     exclude: list[str] | None = option(IndexOptions, "exclude"),

@@ -17,10 +17,13 @@ err = Console(stderr=True)
 
 
 def scale(
-    base: Annotated[Path, typer.Argument(help="pretrained model: HF directory or .safetensors file")],
-    tuned: Annotated[Path, typer.Argument(help="fine-tuned checkpoint, or a PEFT LoRA adapter directory")],
+    base: Annotated[str, typer.Argument(help="pretrained model: folder, .safetensors file or Hub id (org/name, "
+                                             "org/name@revision); given alone, it is the adapter and its base is "
+                                             "the one its adapter_config.json names")],
     lambdas: Annotated[str, typer.Option("--lambda", help="λ, or several: 0.3,0.5,0.7 (one output each)")],
     out_dir: Annotated[Path, typer.Option("--out", help="output folder (OUT/lambda-<λ>/ for several λ)")],
+    tuned: Annotated[str | None, typer.Argument(help="fine-tuned checkpoint, or a PEFT LoRA adapter (folder or Hub "
+                                                     "id)")] = None,
     target: str = option(ScaleOptions, "target"),
     k: int = option(ScaleOptions, "k"),
     epsilon: float = option(ScaleOptions, "epsilon"),
@@ -52,6 +55,8 @@ def scale(
         cache=cache,
         cache_dir=cache_dir,
     )
+    if tuned is None:  # `scale ADAPTER`: the base is the one adapter_config.json names
+        base, tuned = None, base
     result = run_with_progress(lambda progress: run_scale(base, tuned, out_dir, lambdas, opts, progress=progress),
                                quiet=quiet, console=err, idle="writing")
     for warning in result.warnings:

@@ -18,9 +18,11 @@ err = Console(stderr=True)
 
 
 def scan(
-    base: Annotated[Path, typer.Argument(help="pretrained model: HF directory or .safetensors file")],
-    tuned: Annotated[list[Path], typer.Argument(help="fine-tuned checkpoint or PEFT LoRA adapter directory; several "
-                                                     "(or folders of them) need --out")],
+    base: Annotated[str, typer.Argument(help="pretrained model: folder, .safetensors file or Hub id (org/name, "
+                                             "org/name@revision); given alone, it is the adapter and its base is "
+                                             "the one its adapter_config.json names")],
+    tuned: Annotated[list[str] | None, typer.Argument(help="fine-tuned checkpoint or PEFT LoRA adapter (folder or Hub "
+                                                           "id); several (or folders of them) need --out")] = None,
     k: int = option(ScanOptions, "k"),
     epsilon: float = option(ScanOptions, "epsilon"),
     epsilons: str = option(ScanOptions, "epsilons"),
@@ -56,6 +58,8 @@ def scan(
                        include=tuple(include or ()), exclude=tuple(exclude or ()), allow_missing=allow_missing,
                        allow_pickle=allow_pickle, solver=solver, update_stats=update_stats, cache=cache,
                        cache_dir=cache_dir, workers=workers, device=device)
+    if not tuned:  # `scan ADAPTER`: the base is the one adapter_config.json names
+        base, tuned = None, [base]
     many = (out_dir, executor, address, threads, group_size, retries)
     if len(tuned) != 1 or any(flag is not None for flag in many):
         from lorascope.commands.multi_scan import scan_many

@@ -70,25 +70,25 @@ def _cache_dir() -> str:
 
 def hub_snapshot(hub: HubId, role: str = "model") -> Path:
     """The local snapshot folder of `hub`, via snapshot_download (cache only when HF_HUB_OFFLINE=1)."""
-    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub import constants, errors, snapshot_download
     from huggingface_hub.errors import (
         HfHubHTTPError,
         HFValidationError,
-        IncompleteSnapshotError,
         LocalEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
 
+    incomplete = getattr(errors, "IncompleteSnapshotError", ())  # huggingface_hub ≥ 2: a partial snapshot
     offline = constants.HF_HUB_OFFLINE
     where = f"the Hugging Face cache {_cache_dir()}"
     try:
         folder = snapshot_download(hub.repo_id, revision=hub.revision, local_files_only=offline,
                                    ignore_patterns=list(IGNORED_ON_DOWNLOAD))
-    except IncompleteSnapshotError:
-        raise InputError(f"{role} {hub}: its snapshot in {where} is incomplete; complete it with "
-                         f"`{hub.download_command()}`") from None
-    except LocalEntryNotFoundError:
+    except LocalEntryNotFoundError as e:
+        if isinstance(e, incomplete):
+            raise InputError(f"{role} {hub}: its snapshot in {where} is incomplete; complete it with "
+                             f"`{hub.download_command()}`") from None
         why = "HF_HUB_OFFLINE=1" if offline else "the Hub could not be reached"
         raise InputError(f"{role} {hub}: no such local path, and not in {where} ({why}); fetch it with "
                          f"`{hub.download_command()}`") from None
