@@ -72,8 +72,8 @@ def test_default_choice_is_the_most_intruded_per_scan_and_regex_overrides(scan_d
     inputs = load_inputs([scan_dir])
     choice = choose_matrices(inputs.scans, per_scan=1)
     for scan in inputs.scans:
-        top = max(m.intruders for m in scan.matrices)
-        assert any(m.name in choice.names and m.intruders == top for m in scan.matrices)
+        top = max(m.intruders for m in scan.result.matrices)
+        assert any(m.name in choice.names and m.intruders == top for m in scan.result.matrices)
     picked = choose_matrices(inputs.scans, patterns=[r"layer\.1\..*query"])
     assert picked.names == ("encoder.layer.1.attention.self.query.weight",) and picked.by_pattern
 
@@ -85,9 +85,9 @@ def test_max_cos_view_marks_intruders(scan_dir):
         assert panel.hline == (0.5, "ε = 0.5")
         for series in panel.series:
             scan = next(s for s in inputs.scans if s.label == series.key)
-            m = next(m for m in scan.matrices if m.name == panel.note)
-            assert list(series.y) == [t.max_cos for t in m.top]
-            assert list(series.marked) == [j for j, t in enumerate(m.top) if t.intruder]
+            m = next(m for m in scan.result.matrices if m.name == panel.note)
+            assert list(series.y) == [t.max_cos for t in m.analysis.top]
+            assert list(series.marked) == [j for j, t in enumerate(m.analysis.top) if t.intruder]
             assert all(series.y[j] < 0.5 for j in series.marked)
 
 
@@ -98,7 +98,7 @@ def test_rollups_sum_to_the_scan_totals(scan_dir):
     assert fig.panels[0].categories == ("0", "1")
     for panel in fig.panels:
         for series, scan in zip(panel.series, inputs.scans, strict=True):
-            assert sum(series.values) == scan.total_intruders
+            assert sum(series.values) == scan.result.total_intruders
 
 
 def test_effective_rank_per_matrix(scan_dir):

@@ -31,14 +31,14 @@ def choose_matrices(scans: Sequence[ScanData], patterns: Sequence[str] = (), per
         except re.error as e:
             raise InputError(f"--matrix: not a valid regular expression ({e})") from e
         for s in scans:
-            for m in s.matrices:
+            for m in s.result.matrices:
                 if m.name not in names and any(c.search(m.name) for c in compiled):
                     names.append(m.name)
         return Choice(tuple(names[:MAX_MATRICES]), len(names), True)
     for s in scans:
-        ranked = sorted(range(len(s.matrices)),
-                        key=lambda i, s=s: (-s.matrices[i].intruders, s.matrices[i].min_max_cos, i))
+        ranked = sorted(range(len(s.result.matrices)),
+                        key=lambda i, s=s: (-s.result.matrices[i].intruders, s.result.matrices[i].min_max_cos, i))
         for i in ranked[:per_scan]:
-            if s.matrices[i].name not in names:
-                names.append(s.matrices[i].name)
+            if s.result.matrices[i].name not in names:
+                names.append(s.result.matrices[i].name)
     return Choice(tuple(names), len(names), False)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from lorascope.report.colors import INTRUDER, categorical
-from lorascope.report.data import MatrixData, ScanData
+from lorascope.report.data import ScanData
 from lorascope.report.spec import LegendItem, Series
+from lorascope.results import MatrixResult
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -18,7 +19,7 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def short_name(m: MatrixData) -> str:
+def short_name(m: MatrixResult) -> str:
     """`L3 · self_attn.q_proj` for a matrix in block 3; the module path alone outside blocks."""
     module = m.module_type.removesuffix(".weight")
     return module if m.layer is None else f"L{m.layer} · {module}"

@@ -5,60 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class TopVector:
-    """One examined tuned singular vector of a scanned matrix."""
-
-    index: int
-    sigma: float
-    max_cos: float
-    intruder: bool
-
-
-@dataclass(frozen=True)
-class MatrixData:
-    """One scanned matrix, as the scan JSON stores it."""
-
-    name: str
-    intruders: int
-    top: tuple[TopVector, ...]
-    layer: int | None
-    module_type: str
-    effective_rank: float | None  # of ΔW; None when the scan did not store it
-    similarity: tuple[tuple[float, ...], ...] | None  # n × n |cos|, rows base, columns tuned
-
-    @property
-    def min_max_cos(self) -> float:
-        """The smallest max |cos| among the top k (1.0 when nothing was examined)."""
-        return min((t.max_cos for t in self.top), default=1.0)
-
-    @property
-    def intruder_columns(self) -> tuple[int, ...]:
-        """Ranks (0-based) of the examined vectors that are intruders."""
-        return tuple(i for i, t in enumerate(self.top) if t.intruder)
+from lorascope.results import ScanResult
 
 
 @dataclass(frozen=True)
 class ScanData:
-    """One scan: a fine-tuned model against its base."""
+    """One scan as the report shows it: the ScanResult read back from its file (lorascope.results, the one model
+    of a scan), the label it is shown under, and the accuracy the demo's JSON recorded beside it."""
 
     label: str
     path: Path
-    tuned: str
-    tuned_kind: str
-    k: int
-    epsilon: float
-    epsilons: tuple[float, ...]
-    epsilon_totals: tuple[int, ...]
-    k_fractions: tuple[float, ...] | None
-    k_fraction_totals: tuple[int, ...] | None
-    matrices: tuple[MatrixData, ...]
-    accuracy: float | None = None  # only when the file recorded one (the demo's JSON)
-
-    @property
-    def total_intruders(self) -> int:
-        return sum(m.intruders for m in self.matrices)
+    result: ScanResult
+    accuracy: float | None = None
 
 
 @dataclass(frozen=True)

@@ -5,23 +5,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lorascope.report.common import fmt, legend, scan_colors, short_name
-from lorascope.report.data import MatrixData, ScanData
+from lorascope.report.data import ScanData
 from lorascope.report.spec import Figure, Series, XYPanel
+from lorascope.results import MatrixResult
 
 
-def model_order(scans: Sequence[ScanData]) -> list[MatrixData]:
-    """One MatrixData per distinct name, ordered by layer (unlayered last), then module order, then name."""
-    first: dict[str, MatrixData] = {}
+def model_order(scans: Sequence[ScanData]) -> list[MatrixResult]:
+    """One MatrixResult per distinct name, ordered by layer (unlayered last), then module order, then name."""
+    first: dict[str, MatrixResult] = {}
     modules: list[str] = []
     for s in scans:
-        for m in s.matrices:
+        for m in s.result.matrices:
             first.setdefault(m.name, m)
             if m.module_type not in modules:
                 modules.append(m.module_type)
     return sorted(first.values(), key=lambda m: (m.layer is None, m.layer or 0, modules.index(m.module_type), m.name))
 
 
-def _ticks(order: list[MatrixData]) -> tuple[tuple[float, str], ...]:
+def _ticks(order: list[MatrixResult]) -> tuple[tuple[float, str], ...]:
     ticks, last = [], object()
     for i, m in enumerate(order):
         if m.layer is not None and m.layer != last:
@@ -33,16 +34,16 @@ def _ticks(order: list[MatrixData]) -> tuple[tuple[float, str], ...]:
 
 def erank_figure(scans: Sequence[ScanData]) -> Figure | None:
     """None unless some scan stored effective ranks."""
-    if not any(m.effective_rank is not None for s in scans for m in s.matrices):
+    if not any(m.effective_rank is not None for s in scans for m in s.result.matrices):
         return None
     colors = scan_colors(scans)
     order = model_order(scans)
     position = {m.name: i for i, m in enumerate(order)}
-    values = [m.effective_rank for s in scans for m in s.matrices if m.effective_rank]
+    values = [m.effective_rank for s in scans for m in s.result.matrices if m.effective_rank]
     log = bool(values) and min(values) > 0 and max(values) / min(values) > 20
     series = []
     for s in scans:
-        ms = sorted((m for m in s.matrices if m.effective_rank is not None), key=lambda m: position[m.name])
+        ms = sorted((m for m in s.result.matrices if m.effective_rank is not None), key=lambda m: position[m.name])
         if not ms:
             continue
         ys = tuple(None if log and m.effective_rank <= 0 else m.effective_rank for m in ms)

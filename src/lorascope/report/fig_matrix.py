@@ -20,15 +20,16 @@ def max_cos_figure(scans: Sequence[ScanData], choice: Choice) -> Figure | None:
         label = name
         for s in scans:
             m = matrix_in(s, name)
-            if m is None or not m.top:
+            if m is None or not m.analysis.top:
                 continue
             label = short_name(m)
+            top = m.analysis.top
             tips = tuple(f"{s.label}\nrank {j + 1}: σ = {fmt(t.sigma)}\nmax |cos| = {fmt(t.max_cos, 3)}"
-                         + ("\nintruder" if t.intruder else "") for j, t in enumerate(m.top))
-            series.append(Series(s.label, s.label, colors[s.label], tuple(float(j + 1) for j in range(len(m.top))),
-                                 tuple(t.max_cos for t in m.top), tips=tips, marked=m.intruder_columns))
+                         + ("\nintruder" if t.intruder else "") for j, t in enumerate(top))
+            series.append(Series(s.label, s.label, colors[s.label], tuple(float(j + 1) for j in range(len(top))),
+                                 tuple(t.max_cos for t in top), tips=tips, marked=m.intruder_columns))
         if series:
-            eps = same(s.epsilon for s in scans if matrix_in(s, name) is not None)
+            eps = same(s.result.epsilon for s in scans if matrix_in(s, name) is not None)
             panels.append(XYPanel(label, "rank of the fine-tuned singular vector", "max |cos| to any base vector",
                                   tuple(series), y_range=(0.0, 1.0),
                                   hline=None if eps is None else (eps, f"ε = {fmt(eps)}"),

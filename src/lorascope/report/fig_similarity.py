@@ -7,27 +7,30 @@ from collections.abc import Sequence
 from lorascope.report.choose import Choice
 from lorascope.report.colors import INTRUDER
 from lorascope.report.common import scan_colors, short_name
-from lorascope.report.data import MatrixData, ScanData
+from lorascope.report.data import ScanData
 from lorascope.report.spec import Figure, Heatmap, LegendItem
+from lorascope.results import MatrixResult
 
 
-def matrix_in(scan: ScanData, name: str) -> MatrixData | None:
+def matrix_in(scan: ScanData, name: str) -> MatrixResult | None:
     """The scan's matrix called `name`, if it has one."""
-    return next((m for m in scan.matrices if m.name == name), None)
+    return next((m for m in scan.result.matrices if m.name == name), None)
 
 
-def heatmap_of(scan: ScanData, m: MatrixData, color: str, map_size: int | None = None,
+def heatmap_of(scan: ScanData, m: MatrixResult, color: str, map_size: int | None = None,
                grouped: bool = True) -> Heatmap | None:
     """The map of one matrix (cropped to the top `map_size`), outlining exactly its intruder columns; `grouped`:
     titled by the scan under a heading naming the matrix, else titled by the matrix."""
-    if m.similarity is None:
+    similarity = m.analysis.similarity.tolist()  # float32 |cos|; a file written without the map has none
+    if not similarity:
         return None
-    n = len(m.similarity) if map_size is None else min(len(m.similarity), map_size)
-    values = tuple(row[:n] for row in m.similarity[:n])
+    n = len(similarity) if map_size is None else min(len(similarity), map_size)
+    values = tuple(tuple(min(max(round(v, 6), 0.0), 1.0) for v in row[:n]) for row in similarity[:n])  # as saved
     outlined = tuple(j for j in m.intruder_columns if j < n)
-    note = f"{m.intruders} intruder{'s' if m.intruders != 1 else ''} in the top {len(m.top)}"
-    if n > len(m.top):
-        note += f" (columns past {len(m.top)} not tested)"
+    top = len(m.analysis.top)
+    note = f"{m.intruders} intruder{'s' if m.intruders != 1 else ''} in the top {top}"
+    if n > top:
+        note += f" (columns past {top} not tested)"
     if not grouped:
         return Heatmap(short_name(m), values, outlined, color, note=note)
     return Heatmap(scan.label, values, outlined, color, note=note, group=f"{short_name(m)}  ·  {m.name}")

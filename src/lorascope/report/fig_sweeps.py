@@ -15,11 +15,11 @@ def epsilon_figure(scans: Sequence[ScanData]) -> Figure | None:
         return None
     colors = scan_colors(scans)
     series = tuple(
-        Series(s.label, s.label, colors[s.label], s.epsilons, tuple(float(t) for t in s.epsilon_totals),
-               tips=tuple(f"{s.label}\nε = {fmt(e)}, k = {s.k}\n{t} intruders"
-                          for e, t in zip(s.epsilons, s.epsilon_totals, strict=True)))
-        for s in scans)
-    k = same(s.k for s in scans)
+        Series(s.label, s.label, colors[s.label], s.result.epsilons, tuple(float(t) for t in totals),
+               tips=tuple(f"{s.label}\nε = {fmt(e)}, k = {s.result.k}\n{t} intruders"
+                          for e, t in zip(s.result.epsilons, totals, strict=True)))
+        for s, totals in ((s, s.result.epsilon_totals()) for s in scans))
+    k = same(s.result.k for s in scans)
     at_k = f"the top {k} singular vectors of every matrix" if k else "the top k singular vectors of every matrix"
     caption = (f"Intruder dimensions counted among {at_k} and summed over the model, as the threshold ε rises. "
                "A vector is an intruder when its |cos| with every base singular vector is below ε, so curves "
@@ -32,15 +32,15 @@ def epsilon_figure(scans: Sequence[ScanData]) -> Figure | None:
 def k_fraction_figure(scans: Sequence[ScanData]) -> Figure | None:
     """Intruders among the top fraction of singular vectors, for scans run with --k-fractions; else None."""
     colors = scan_colors(scans)
-    swept = [s for s in scans if s.k_fractions is not None and s.k_fraction_totals is not None]
+    swept = [s for s in scans if s.result.k_fractions is not None]
     if not swept:
         return None
     series = tuple(
-        Series(s.label, s.label, colors[s.label], s.k_fractions, tuple(float(t) for t in s.k_fraction_totals),
-               tips=tuple(f"{s.label}\ntop {fmt(100 * f, 3)}% of vectors, ε = {fmt(s.epsilon)}\n{t} intruders"
-                          for f, t in zip(s.k_fractions, s.k_fraction_totals, strict=True)))
-        for s in swept)
-    eps = same(s.epsilon for s in swept)
+        Series(s.label, s.label, colors[s.label], s.result.k_fractions, tuple(float(t) for t in totals),
+               tips=tuple(f"{s.label}\ntop {fmt(100 * f, 3)}% of vectors, ε = {fmt(s.result.epsilon)}\n{t} intruders"
+                          for f, t in zip(s.result.k_fractions, totals, strict=True)))
+        for s, totals in ((s, s.result.k_fraction_totals()) for s in swept))
+    eps = same(s.result.epsilon for s in swept)
     at = f"ε = {fmt(eps)}" if eps is not None else "each scan's ε (see tooltips)"
     caption = (f"Intruders at {at} when k grows to a fraction of all singular vectors of each matrix, summed "
                "over the model. The left end counts only the largest-σ directions; moving right adds ever "

@@ -98,10 +98,11 @@ def _chips(inputs: Inputs) -> str:
     out = []
     for s in inputs.scans:
         acc = "" if s.accuracy is None else f" · accuracy {s.accuracy:.3f}"
+        r = s.result
         out.append(f'<div class="chip"><div class="name"><span class="dot" style="background:{colors[s.label]}">'
-                   f'</span>{esc(s.label)}</div><div class="big">{s.total_intruders}</div>'
-                   f'<div class="small">intruders at k = {s.k}, ε = {fmt(s.epsilon)}</div>'
-                   f'<div class="small">{len(s.matrices)} matrices · {esc(s.tuned_kind or "scan")}{esc(acc)}</div>'
+                   f'</span>{esc(s.label)}</div><div class="big">{r.total_intruders}</div>'
+                   f'<div class="small">intruders at k = {r.k}, ε = {fmt(r.epsilon)}</div>'
+                   f'<div class="small">{len(r.matrices)} matrices · {esc(r.tuned_kind or "scan")}{esc(acc)}</div>'
                    "</div>")
     runs = len({r.run_id for r in inputs.train_rows})
     if runs:
