@@ -19,6 +19,7 @@ from training import toys
 # each call and the options dataclass, result and event types that travel with it
 CALLS = {
     "scan": ("ScanOptions", "ScanResult", "MatrixResult", "ROW_COLUMNS"),
+    "multi_scan": ("ScanOptions", "RunOptions", "MultiScanReport"),
     "scale": ("ScaleOptions", "ScaleResult"),
     "build_index": ("IndexOptions", "IndexReport"),
     "forget": ("ForgetOptions", "ForgetResult"),
@@ -26,6 +27,10 @@ CALLS = {
     "build_report": ("Report",),
     "IntruderMonitor": (),
     "analyze_matrix": ("MatrixAnalysis", "TopVector", "LowRankUpdate"),
+    # heavier (recipes, training on data): exercised in tests/repair and tests/experiments, resolved here
+    "repair": ("RepairOptions", "RepairResult"),
+    "run_experiment": ("ExperimentResult",),
+    "reproduce": ("ReproduceOptions", "ReproduceResult"),
 }
 K = 4
 
@@ -140,6 +145,15 @@ def test_scale_to_zero_removes_the_intruders_it_names(tiny, result, tmp_path):
     named = {m.name: len(m.intruders) for m in scaled.matrices}
     assert sum(named.values()) == result.total_intruders
     assert all(named.get(m.name, 0) == m.intruders for m in result.matrices)
+
+
+def test_multi_scan_writes_what_scan_returns(tiny, result, tmp_path):
+    base_dir, adapter_dir, _ = tiny
+    report = lorascope.multi_scan(base_dir, [adapter_dir], tmp_path / "scans", lorascope.ScanOptions(k=K),
+                                  lorascope.RunOptions(group_size=2))
+    assert isinstance(report, lorascope.MultiScanReport) and len(report.scans) == 1
+    written = json.loads((tmp_path / "scans" / f"{adapter_dir.name}.json").read_text())
+    assert [m["top"] for m in written["matrices"]] == [m.to_json()["top"] for m in result.matrices]
 
 
 def test_forget_scores_text(tiny, tmp_path):
