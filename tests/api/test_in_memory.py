@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import lorascope
-from fixtures.models import perturbed, randomize_lora, save_model, tiny_gpt2, tiny_llama
+from fixtures.models import perturbed, randomize_lora, save_model, tiny_bert_classifier, tiny_gpt2, tiny_llama
 from lorascope.errors import InputError
 
 TARGETS = ["q_proj", "v_proj", "up_proj", "embed_tokens"]
@@ -76,6 +76,28 @@ def test_base_model_wrapped_in_place_by_peft_gives_its_frozen_weights(llama_lora
     assert any(".base_layer." in k for k in model.state_dict())  # really wrapped in place
     same_scan(lorascope.scan(model, peft_model, k=4, cache=False),
               lorascope.scan(base_dir, adapter_dir, k=4, cache=False))
+
+
+def test_classifier_with_modules_to_save_in_memory_equals_the_saved_adapter(tmp_path):
+    """A task model: backbone under `bert.`, a trainable head copy (modules_to_save) beside the LoRA factors."""
+    base = tiny_bert_classifier()
+    save_model(base, tmp_path / "base")
+    peft_model = wrapped(copy.deepcopy(base), lora_config(target_modules=["query", "value"],
+                                                          modules_to_save=["classifier"]))
+    adapter_dir = saved_adapter(peft_model, tmp_path / "adapter")
+    for include in ((), (r"classifier", r"query")):  # heads are left out by default; asked for, it is compared
+        on_disk = lorascope.scan(tmp_path / "base", adapter_dir, k=2, cache=False, include=include)
+        assert any(m.name == "classifier.weight" for m in on_disk.matrices) == bool(include)
+        same_scan(lorascope.scan(None, peft_model, k=2, cache=False, include=include), on_disk)
+        same_scan(lorascope.scan(base, peft_model, k=2, cache=False, include=include), on_disk)
+
+
+def test_bf16_model_in_memory_equals_its_bf16_checkpoint(tmp_path):
+    base, tuned = tiny_llama(), perturbed(tiny_llama(), seed=2, scale=0.05)
+    on_disk = lorascope.scan(save_model(base, tmp_path / "b", dtype=torch.bfloat16),
+                             save_model(tuned, tmp_path / "t"), k=3, cache=False)
+    assert any("differ in dtype" in w for w in on_disk.warnings)
+    same_scan(lorascope.scan(base.to(torch.bfloat16), tuned, k=3, cache=False), on_disk)
 
 
 def test_merged_adapter_as_base_is_refused(llama_lora):
