@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from scipy.stats import spearmanr
 
 from lorascope.report import FigureOptions, all_figures, load_inputs
@@ -16,7 +15,6 @@ from lorascope.report.fig_scale import scale_figure
 from lorascope.report.fig_similarity import similarity_figure
 from lorascope.report.fig_sweeps import epsilon_figure, k_fraction_figure
 from lorascope.report.fig_training import training_figure
-from lorascope.report.spearman import spearman
 from report.conftest import monitor_rows, scale_report, train_rows, write_jsonl
 
 
@@ -132,13 +130,6 @@ def test_training_without_forgetting_drops_those_panels(tmp_path):
     fig = training_figure(load_inputs([write_jsonl(tmp_path / "results.jsonl", rows)]).train_rows)
     assert [p.title for p in fig.panels] == ["Intruders", "Test accuracy", "Test accuracy vs intruders"]
     assert [s.label for s in fig.stats] == ["intruders vs accuracy"]
-
-
-def test_spearman_undefined_and_fallback():
-    assert spearman([1, 2], [1, 2]).rho is None
-    assert spearman([1, 1, 1], [1, 2, 3]).rho is None
-    c = spearman([1, 2, 3, 4], [1, 3, 2, 4])
-    assert c.rho == pytest.approx(0.8) and c.n == 4
 
 
 def test_monitor_figure_marks_the_intruders(tmp_path):

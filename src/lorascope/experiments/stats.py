@@ -1,4 +1,4 @@
-"""Summary statistics the recipes report: Spearman correlation with p-value, percent change, spread."""
+"""Summary statistics the recipes report: percent change, spread (Spearman: lorascope.correlation)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,6 @@ import math
 import statistics
 from collections.abc import Sequence
 from typing import Any
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:
-    """Spearman's ρ and its two-sided p-value (scipy); both None, with the reason, when undefined."""
-    from scipy.stats import spearmanr
-
-    pairs = [(a, b) for a, b in zip(x, y, strict=True) if a is not None and b is not None]
-    n = len(pairs)
-    if n < 3:
-        return {"rho": None, "p": None, "n": n, "note": "fewer than 3 points"}
-    xs, ys = zip(*pairs, strict=True)
-    if len(set(xs)) == 1 or len(set(ys)) == 1:
-        side = "x" if len(set(xs)) == 1 else "y"
-        return {"rho": None, "p": None, "n": n, "note": f"{side} is constant: ρ is undefined"}
-    rho, p = spearmanr(xs, ys)
-    return {"rho": float(rho), "p": float(p), "n": n, "note": ""}
 
 
 def percent_change(value: float | None, reference: float | None) -> float | None:

@@ -7,10 +7,10 @@ evaluations after step 0 (the paper reports ρ = 0.971 and −0.34 on RoBERTa/MN
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
+from lorascope.correlation import spearman
 from lorascope.experiments.context import Context, Tables
-from lorascope.experiments.stats import spearman
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def correlations(evals: list[dict], scope: str) -> list[dict]:
     out = []
     for target in ("forgetting", "accuracy"):
         stat = spearman([r["intruders"] for r in points], [r[target] for r in points])
-        out.append({"scope": scope, "x": "intruders", "y": target, **stat})
+        out.append({"scope": scope, "x": "intruders", "y": target, **asdict(stat)})
     return out
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from lorascope.correlation import Correlation, spearman
 from lorascope.report.colors import categorical
 from lorascope.report.common import fmt, legend
 from lorascope.report.data import TrainRow
-from lorascope.report.spearman import Correlation, spearman
 from lorascope.report.spec import Figure, Series, Stat, XYPanel
 
 _DESCRIBE: tuple[tuple[str, Callable[[TrainRow], str]], ...] = (
