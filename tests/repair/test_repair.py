@@ -152,3 +152,14 @@ def test_classes_unlike_the_head_are_one_line(base_dir, cls_adapter, tmp_path):
     with pytest.raises(InputError, match="3 classes .* head has 2"):
         repair(base_dir, cls_adapter, tmp_path / "out", one, cache=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_all_intruders_target_writes_what_scale_writes(base_dir, lm_adapter, files, tmp_path):
+    result = repair(base_dir, lm_adapter, tmp_path / "out", files["val"], forget_text=files["forget"],
+                    target="all-intruders", lambdas=(0.0, 0.5), max_quality_drop=50.0, cache=False)
+    assert result.chosen is not None and any(len(m.indices) > 1 for m in result.matrices)
+    scale(base_dir, lm_adapter, tmp_path / "scaled", result.chosen, target="all-intruders", cache=False)
+    got = load_file(tmp_path / "out" / "adapter_model.safetensors")
+    want = load_file(tmp_path / "scaled" / "adapter_model.safetensors")
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    assert json.loads((tmp_path / "out" / "repair.json").read_text())["options"]["target"] == "all-intruders"
