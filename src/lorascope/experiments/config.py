@@ -7,6 +7,10 @@ Layout of a file:
     [train]     TrainConfig fields shared by every run of the grid
     [analysis]  AnalysisOptions: what the scans measure
     [grid]      the recipe's own axes (its `Grid` dataclass)
+    [data]      optional: the user's own data instead of registered tasks (train, test, test_fraction,
+                split_seed, text_column, label_column: lorascope.datafiles.DataSpec; and objective,
+                "classify" or "lm"); relative paths are read from the experiment file's folder, and the
+                grid's `tasks` becomes the data's name (a file that also sets grid.tasks is refused)
     [profile.NAME.train] / [profile.NAME.analysis] / [profile.NAME.grid]
                 key-by-key overrides applied when `--profile NAME` is chosen
 
@@ -29,10 +33,12 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from lorascope.datafiles import DataSpec
 from lorascope.errors import InputError
 from lorascope.training.config import TrainConfig
 
-SECTIONS = ("train", "analysis", "grid")
+SECTIONS = ("train", "analysis", "grid", "data")
+DATA_KEYS = (*(f.name for f in dataclasses.fields(DataSpec)), "objective")
 TOP_KEYS = ("recipe", "description", "profile", *SECTIONS)
 
 
@@ -69,9 +75,10 @@ class Experiment:
     description: str
     profile: str
     profiles: tuple[str, ...]
-    train: dict[str, Any]  # TrainConfig fields shared by every run (validated)
+    train: dict[str, Any]  # TrainConfig fields shared by every run (validated; [data] folded in)
     analysis: AnalysisOptions
     grid: Any  # the recipe's Grid dataclass instance
+    data: DataSpec | None = None  # the [data] table, when the runs train on the user's files
 
     def train_config(self, **changes: Any) -> TrainConfig:
         """The shared [train] settings with `changes` on top, as a validated TrainConfig."""
@@ -117,7 +124,12 @@ def load_experiment(path: str | Path, profile: str | None, overrides: dict[str, 
         if name not in SECTIONS:
             raise InputError(f"override {name}: the section must be one of {', '.join(SECTIONS)}")
         sections[name].update(values)
+    data_spec = None
+    if sections["data"]:
+        data_spec, grid_tasks = _data_section(path, recipe, grid_cls, sections)
     train = _checked(path, "train", sections["train"], TrainConfig)
+    if train.get("forget_text") is not None:
+        train["forget_text"] = str(_relative_to(path, train["forget_text"]))
     try:
         TrainConfig(**train)
     except InputError as e:
@@ -126,8 +138,45 @@ def load_experiment(path: str | Path, profile: str | None, overrides: dict[str, 
         raise InputError(f"{path}: [train] {e}") from e
     analysis = _build(path, "analysis", sections["analysis"], AnalysisOptions)
     grid = _build(path, "grid", sections["grid"], grid_cls)
+    if data_spec is not None:
+        grid = dataclasses.replace(grid, tasks=grid_tasks)
     return Experiment(path=path, recipe=recipe, description=description, profile=profile or "default",
-                      profiles=tuple(profiles), train=train, analysis=analysis, grid=grid)
+                      profiles=tuple(profiles), train=train, analysis=analysis, grid=grid, data=data_spec)
+
+
+def _relative_to(path: Path, file: str) -> Path:
+    """`file` as written in the experiment file: relative paths start at the file's folder."""
+    given = Path(file).expanduser()
+    return given if given.is_absolute() else path.parent / given
+
+
+def _data_section(path: Path, recipe: str, grid_cls: type,
+                  sections: dict[str, dict[str, Any]]) -> tuple[DataSpec, list[str]]:
+    """The [data] table as a DataSpec, folded into sections["train"]; the grid's tasks it stands for."""
+    table = dict(sections["data"])
+    _no_unknown(path, "data.", table, DATA_KEYS)
+    if "tasks" in sections["grid"]:
+        raise InputError(f"{path}: [data] and grid.tasks both name the task; keep one")
+    grid_fields = [f.name for f in dataclasses.fields(grid_cls)]
+    if "tasks" not in grid_fields or recipe == "continual":
+        raise InputError(f"{path}: recipe {recipe!r} trains on registered tasks only; it takes no [data]")
+    objective = table.pop("objective", "classify")
+    if objective not in ("classify", "lm"):
+        raise InputError(f"{path}: key 'data.objective' must be 'classify' or 'lm'; got {objective!r}")
+    if "train" not in table:
+        raise InputError(f"{path}: [data] needs key 'train' (the training file)")
+    for key in ("train", "test"):
+        if isinstance(table.get(key), str):
+            table[key] = str(_relative_to(path, table[key]))
+    spec = _build(path, "data", table, DataSpec)
+    for key, field_name in (("train", "data"), ("test", "test_data"), ("test_fraction", "test_fraction"),
+                            ("split_seed", "split_seed"), ("text_column", "text_column"),
+                            ("label_column", "label_column")):
+        if key in table:
+            sections["train"][field_name] = getattr(spec, key)
+    sections["train"]["objective"] = objective
+    return spec, [spec.name]
+
 
 
 def _table(path: Path, name: str, value: Any) -> dict[str, Any]:

@@ -96,8 +96,11 @@ def _measure(chain: Chain, stage: int, stage_dir: Path, base_dir: Path, patterns
                 for i, task in enumerate(chain.tasks)]
     lm_loss = forgetting = None
     if config.forget_chunks:
-        options = ForgetOptions(chunks=config.forget_chunks, chunk_length=config.forget_chunk_length)
-        lost = forget(stage_dir, base=base_dir if stage else None, cache_dir=cache_dir, options=options)
+        options = ForgetOptions(chunks=config.forget_chunks, chunk_length=config.forget_chunk_length,
+                                mode=config.forget_mode, context=config.forget_context,
+                                text_column=config.forget_text_column)
+        lost = forget(stage_dir, base=base_dir if stage else None, text=config.forget_text, cache_dir=cache_dir,
+                      options=options)
         lm_loss, forgetting = lost.loss, (lost.forgetting if stage else 0.0)  # stage 0 is the base itself
     tables: dict[str, list[dict[str, Any]]] = {"accuracy": accuracy}
     stage_row = {**tag, "lm_loss": lm_loss, "forgetting": forgetting, "intruders": 0 if not stage else None,

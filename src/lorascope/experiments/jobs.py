@@ -36,7 +36,8 @@ def _train_progress(label: str) -> Callable[[TrainEvent], None] | None:
             sink(f"  {label}: {event.message}")
         elif event.kind == "eval" and event.row:
             row = event.row
-            sink(f"  {label}: step {event.step}/{event.total}  accuracy {_num(row.get('accuracy'))}  "
+            metric = row.get("quality_metric") or "accuracy"
+            sink(f"  {label}: step {event.step}/{event.total}  {metric} {_num(row.get(metric))}  "
                  f"forgetting {_num(row.get('forgetting'))}  intruders {row.get('intruders')}")
 
     return report
@@ -50,7 +51,7 @@ def run_tag(config: TrainConfig, run_id: str) -> dict[str, Any]:
     """The columns that name a run in every table: its id and its main settings."""
     return {"run_id": run_id, "method": config.method,
             "rank": config.rank if config.method == "lora" else None, "alpha": config.resolved_alpha,
-            "lr": config.resolved_lr, "seed": config.seed, "task": config.task, "model": config.model,
+            "lr": config.resolved_lr, "seed": config.seed, "task": config.task_name, "model": config.model,
             "freeze_a": config.freeze_a}
 
 
@@ -72,7 +73,9 @@ def train_and_scan(config: TrainConfig, run_dir: str, analysis: AnalysisOptions,
     tag = run_tag(config, result.run_id)
     final = result.final
     tables: dict[str, list[dict[str, Any]]] = {
-        "runs": [{**tag, "steps": final["step"], "epochs": final["epoch"], "accuracy": final["accuracy"],
+        "runs": [{**tag, "steps": final["step"], "epochs": final["epoch"],
+                  "quality_metric": final["quality_metric"], "accuracy": final["accuracy"],
+                  "task_loss": final["task_loss"], "task_perplexity": final["task_perplexity"],
                   "forgetting": final["forgetting"], "lm_loss": final["lm_loss"],
                   "intruders": final["intruders"], "seconds": final["seconds"],
                   "run_dir": str(out), "checkpoint": str(out / final["checkpoint"])}],
@@ -107,7 +110,8 @@ def scale_and_evaluate(config: TrainConfig, checkpoint: str, target: str, lambda
     for lam, sub in result.outputs.items():
         measured = evaluator.measure(Path(out_dir) / sub)
         rows.append({**tag, "lambda": lam, **measured, "scaled_matrices": len(result.matrices),
-                     "reference_accuracy": reference["accuracy"], "reference_forgetting": reference["forgetting"],
+                     "reference_accuracy": reference["accuracy"], "reference_task_loss": reference["task_loss"],
+                     "reference_forgetting": reference["forgetting"],
                      "reference_lm_loss": reference["lm_loss"], "base_lm_loss": evaluator.base_loss,
                      "output": str(Path(out_dir) / sub)})
     return {"intervention": rows}

@@ -77,6 +77,7 @@ def run(ctx: Context) -> Tables:
     rows = [row for result in ctx.run(jobs).values() for row in result["intervention"]]
     for row in rows:
         row["accuracy_change_pct"] = percent_change(row["accuracy"], row["reference_accuracy"])
+        row["task_loss_change_pct"] = percent_change(row["task_loss"], row["reference_task_loss"])
         row["forgetting_change_pct"] = percent_change(row["forgetting"], row["reference_forgetting"])
     tables["intervention"] = rows
     return tables
