@@ -64,6 +64,7 @@ from lorascope.training.registry import load_task, resolve_model
 from lorascope.training.rows import ResultRow, ResultsLog
 from lorascope.training.runners import ExampleRunner
 from lorascope.training.state import Position, latest_state, load_state, save_state
+from lorascope.weights.source import hub_id_of
 
 FORGET_TEXT = DEFAULT_TEXT
 _VOLATILE = ("threads",)  # may change between a run and its resumption
@@ -138,6 +139,10 @@ def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEven
     else:
         clf = build_classifier(model_dir, len(task.labels), config.method, config.rank, config.resolved_alpha,
                                config.top_layers, config.seed, freeze_a=config.freeze_a)
+    hub = hub_id_of(config.model)
+    if hub is not None and hasattr(clf.model, "peft_config"):  # the adapter names its base as PEFT would have
+        for peft_config in clf.model.peft_config.values():
+            peft_config.base_model_name_or_path, peft_config.revision = hub.repo_id, hub.revision
     test_texts = {text for text, _ in task.test}
     pool = [row for row in task.train if row[0] not in test_texts]  # a test text is never trained on
     train_data = encode(clf.tokenizer, take_subset(pool, config.train_examples), config.max_length)

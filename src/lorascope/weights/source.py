@@ -103,19 +103,22 @@ def hub_snapshot(hub: HubId, role: str = "model") -> Path:
     return Path(folder)
 
 
+def hub_id_of(name: str | Path) -> HubId | None:
+    """The Hub id `name` stands for: None when it is an existing local path or not shaped like one."""
+    text = str(name)
+    return None if os.path.lexists(Path(text).expanduser()) else parse_hub_id(text)
+
+
 def resolve_source(source: str | Path, role: str = "model") -> Path:
     """The local path of a model or adapter given as a local folder, a weights file or a Hub id.
 
     An existing local path wins; a missing path shaped like `org/name[@revision]` is a Hub id; anything
     else is the usual "does not exist" InputError naming `role`.
     """
-    text = str(source)
-    path = Path(text).expanduser()
-    if not os.path.lexists(path):
-        hub = parse_hub_id(text)
-        if hub is not None:
-            return hub_snapshot(hub, role)
-    return existing_path(path, role)
+    hub = hub_id_of(source)
+    if hub is not None:
+        return hub_snapshot(hub, role)
+    return existing_path(Path(str(source)).expanduser(), role)
 
 
 def adapter_base_name(adapter_dir: Path) -> str:
