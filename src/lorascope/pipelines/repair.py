@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from lorascope._version import __version__
 from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
 from lorascope.index import clean_tmp, index_layout
@@ -194,12 +195,6 @@ class RepairResult:
         }
 
 
-def _version() -> str:
-    from lorascope import __version__
-
-    return __version__
-
-
 def quality_limit(reference: float, max_drop_pct: float, higher_is_better: bool) -> float:
     """The worst quality within the budget: reference ∓ max_drop_pct % of |reference|."""
     step = abs(reference) * max_drop_pct / 100.0
@@ -330,7 +325,7 @@ def repair(
                    f"{measure} {unscaled.quality:.4f} → {p.quality:.4f} ({p.quality_drop_pct:+.2f} % worse, "
                    f"budget {opts.max_quality_drop:g} %)")
     result = RepairResult(
-        version=_version(), base=pair.base_name, adapter=pair.tuned_name, out=str(out_path), data=str(data),
+        version=__version__, base=pair.base_name, adapter=pair.tuned_name, out=str(out_path), data=str(data),
         forget_text=bench.forget_source, objective=bench.objective, quality_measure=bench.quality_name,
         higher_is_better=higher, options=opts, rule=rule_text(opts.max_quality_drop, higher),
         quality_limit=quality_limit(ref.quality, opts.max_quality_drop, higher) if scaled else None,
