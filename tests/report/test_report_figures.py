@@ -132,6 +132,17 @@ def test_training_without_forgetting_drops_those_panels(tmp_path):
     assert [s.label for s in fig.stats] == ["intruders vs accuracy"]
 
 
+def test_lm_objective_runs_plot_their_task_loss(tmp_path):
+    rows = [{**r, "quality_metric": "task_loss", "accuracy": None, "task_loss": 3.0 - 0.1 * i}
+            for i, r in enumerate(train_rows())]
+    fig = training_figure(load_inputs([write_jsonl(tmp_path / "results.jsonl", rows)]).train_rows)
+    assert [p.title for p in fig.panels] == ["Intruders", "Held-out task loss", "Forgetting",
+                                             "Forgetting vs intruders", "Held-out task loss vs intruders"]
+    assert list(fig.panels[1].series[0].y) == [r["task_loss"] for r in rows[:4]]
+    expected = spearmanr([r["intruders"] for r in rows], [r["task_loss"] for r in rows])
+    assert {s.label: s for s in fig.stats}["intruders vs task loss"].value == f"ρ = {expected.statistic:.3f}"
+
+
 def test_monitor_figure_marks_the_intruders(tmp_path):
     inputs = load_inputs([write_jsonl(tmp_path / "intruders.jsonl", monitor_rows())])
     fig = monitor_figure(inputs.monitor_rows)

@@ -40,10 +40,12 @@ FIGURES = {
 
 
 def correlations(evals: list[dict], scope: str) -> list[dict]:
-    """Spearman of intruders vs forgetting and vs accuracy over the evaluations after step 0."""
+    """Spearman of intruders vs forgetting and vs the task quality (accuracy, or the task loss of lm runs) over
+    the evaluations after step 0."""
     points = [row for row in evals if row["step"] > 0]
+    quality = points[0].get("quality_metric") or "accuracy" if points else "accuracy"
     out = []
-    for target in ("forgetting", "accuracy"):
+    for target in ("forgetting", quality):
         stat = spearman([r["intruders"] for r in points], [r[target] for r in points])
         out.append({"scope": scope, "x": "intruders", "y": target, **asdict(stat)})
     return out

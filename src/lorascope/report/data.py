@@ -38,6 +38,7 @@ class TrainRow:
     accuracy: float | None
     forgetting: float | None
     intruders: int | None
+    task_loss: float | None = None  # held-out task loss of a run trained with the lm objective (accuracy is None)
 
 
 @dataclass(frozen=True)

@@ -98,9 +98,11 @@ def training_figure(rows: Sequence[TrainRow]) -> Figure | None:
 
     vs_forget = spearman(*_pairs(rows, "forgetting"))
     vs_acc = spearman(*_pairs(rows, "accuracy"))
+    vs_loss = spearman(*_pairs(rows, "task_loss"))  # runs trained with the lm objective
     panels = [over_time("intruders", "intruders"), over_time("accuracy", "test accuracy"),
-              over_time("forgetting", "forgetting"), scatter("forgetting", "forgetting", vs_forget),
-              scatter("accuracy", "test accuracy", vs_acc)]
+              over_time("task_loss", "held-out task loss"), over_time("forgetting", "forgetting"),
+              scatter("forgetting", "forgetting", vs_forget), scatter("accuracy", "test accuracy", vs_acc),
+              scatter("task_loss", "held-out task loss", vs_loss)]
     panels = tuple(p for p in panels if p is not None)
     if not panels:
         return None
@@ -109,8 +111,11 @@ def training_figure(rows: Sequence[TrainRow]) -> Figure | None:
         stats.append(_stat("intruders vs forgetting", vs_forget))
     if vs_acc.n:
         stats.append(_stat("intruders vs accuracy", vs_acc))
+    if vs_loss.n:
+        stats.append(_stat("intruders vs task loss", vs_loss))
     caption = (f"Each training run's evaluation points over {x_label}s: intruders summed over its trained matrices, "
-               "test accuracy, and forgetting (LM loss of the tuned model minus the base model's, on held-out text). "
+               "test accuracy (or, for runs trained with the lm objective, the held-out task loss), and forgetting "
+               "(LM loss of the tuned model minus the base model's, on held-out text). "
                "The scatter plots and Spearman ρ pool every row of every run.")
     return Figure("training", "Training runs: intruders, accuracy, forgetting", caption, panels,
                   legend(s for p in panels for s in p.series), tuple(stats), paper="Fig. 7, 11")

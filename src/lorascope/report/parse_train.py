@@ -28,5 +28,6 @@ def parse_train_rows(rows: list[tuple[int, dict]], path: Path) -> list[TrainRow]
             train_layers=str(r.get("train_layers") or ""), step=integer(r, "step", place, minimum=0),
             epoch=number(r, "epoch", place, optional=True), accuracy=number(r, "accuracy", place, optional=True),
             forgetting=number(r, "forgetting", place, optional=True),
-            intruders=integer(r, "intruders", place, optional=True, minimum=0)))
+            intruders=integer(r, "intruders", place, optional=True, minimum=0),
+            task_loss=number(r, "task_loss", place, optional=True)))
     return out
