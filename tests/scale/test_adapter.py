@@ -150,3 +150,17 @@ def test_scale_json_describes_the_change(llama_dir, llama_lora, tmp_path):
     assert entry["sigma_after"][0] == pytest.approx(0.5 * entry["sigma_before"][0])
     assert entry["max_cos"][0] < EPS and entry["indices"][0] == entry["intruders"][0]
     assert report["lorascope_version"] == lorascope.__version__
+
+
+def test_pairs_carry_the_stored_orientation(gpt2_dir, gpt2_lora):
+    """The writers store each value as the planner oriented it: Conv1D (fan_in_fan_out) transposed, wte not."""
+    from lorascope.weights import open_checkpoint, plan_pairs
+
+    plan = plan_pairs(gpt2_dir, gpt2_lora.path, include=(".*",))
+    base = open_checkpoint(gpt2_dir)
+    flags = {p.name: p.transposed for p in plan.pairs}
+    assert flags["transformer.wte.weight"] is False
+    assert flags["transformer.h.0.attn.c_proj.weight"] is True  # square, so only the layer type tells
+    assert sum(flags.values()) == len(flags) - 1
+    for pair in plan.pairs:
+        assert base.shape(pair.name) == (pair.shape[::-1] if pair.transposed else pair.shape)

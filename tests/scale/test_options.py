@@ -101,7 +101,7 @@ def test_failed_write_leaves_nothing(llama_dir, llama_lora, tmp_path, monkeypatc
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(scale_module, "write_adapter", boom)
+    monkeypatch.setattr(scale_module, "write_adapter_changes", boom)
     with pytest.raises(InputError, match="--out .*disk full"):  # the raw OSError is named after --out
         scale(llama_dir, llama_lora.path, tmp_path / "out", 0.5)
     assert list(tmp_path.iterdir()) == []

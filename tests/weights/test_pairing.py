@@ -28,7 +28,7 @@ def test_full_checkpoint_pairs(llama, llama_dir, tmp_path):
     for pair in plan.pairs:
         w0, wt = pair.load()
         assert torch.equal(w0, base_state[pair.name]) and torch.equal(wt, tuned_state[pair.name])
-        assert pair.source == "checkpoint" and pair.shape == tuple(w0.shape)
+        assert pair.source == "checkpoint" and pair.shape == tuple(w0.shape) and not pair.transposed
 
 
 def test_planning_reads_no_tensor_data(llama_dir, llama_adapter, monkeypatch):
@@ -50,6 +50,7 @@ def test_gpt2_checkpoint_is_transposed_to_out_in(gpt2, tmp_path):
     assert len(plan.pairs) == 2 * 4
     pair = next(p for p in plan.pairs if p.name.endswith("h.0.mlp.c_fc.weight"))
     assert pair.shape == (128, 32)  # Conv1D stores (32, 128)
+    assert all(p.transposed for p in plan.pairs)  # every GPT-2 matrix is a Conv1D, the square c_proj too
     w0, wt = pair.load()
     assert torch.equal(w0, models.state_dict(gpt2)[pair.name].T)
     assert torch.equal(wt, models.state_dict(tuned_model)[pair.name].T)

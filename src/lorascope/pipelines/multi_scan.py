@@ -30,13 +30,10 @@ from lorascope.pipelines.index import IndexOptions, IndexReport, build_index
 from lorascope.pipelines.scan import ScanOptions, scan
 from lorascope.results import ScanResult
 from lorascope.weights import plan_pairs
-from lorascope.weights.checkpoint import is_adapter_dir
+from lorascope.weights.discover import expand_inputs, model_stem
 from lorascope.weights.source import resolve_pair, resolve_source
 
 INDEX_FILE = "scans.json"
-_MODEL_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")
-_WEIGHT_SUFFIXES = (".safetensors.index.json", ".safetensors", ".bin", ".pt", ".pth")
 
 
 @dataclass(frozen=True)
@@ -117,50 +114,6 @@ class MultiScanReport:
         }
 
 
-def _natural(name: str) -> list[Any]:
-    """Sort key putting checkpoint-900 before checkpoint-1000."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
-def _is_model(path: Path) -> bool:
-    """Whether `path` is one model input (a weights file, an adapter or a checkpoint folder), not a collection."""
-    if not path.is_dir() or is_adapter_dir(path):
-        return True
-    if any((path / name).is_file() for name in _MODEL_FILES):
-        return True
-    return any(p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES) for p in path.iterdir())
-
-
-def _models_under(folder: Path) -> list[Path]:
-    found: list[Path] = []
-    for child in sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: _natural(p.name)):
-        found.extend([child] if _is_model(child) else _models_under(child))
-    return found
-
-
-def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
-    """Every model input: each path itself, or for a folder of models, every adapter/checkpoint folder under it."""
-    if not paths:
-        raise InputError("TUNED: give at least one fine-tuned checkpoint, adapter or folder of them")
-    inputs: list[Path] = []
-    for given in paths:
-        path = resolve_source(given, "TUNED")
-        if _is_model(path):
-            inputs.append(path)
-            continue
-        found = _models_under(path)
-        if not found:
-            raise InputError(f"TUNED {path}: holds no checkpoint or PEFT adapter (in it or in its sub-folders)")
-        inputs.extend(found)
-    seen: dict[Path, Path] = {}
-    for path in inputs:
-        real = path.resolve()
-        if real in seen:
-            raise InputError(f"TUNED {path}: given twice (also as {seen[real]})")
-        seen[real] = path
-    return inputs
-
-
 def _named_base(inputs: Sequence[Path]) -> tuple[str, Path]:
     """With no BASE: the base every input adapter names (one base for all, or an InputError)."""
     named: dict[Path, tuple[str, Path]] = {}
@@ -174,17 +127,9 @@ def _named_base(inputs: Sequence[Path]) -> tuple[str, Path]:
     return next(iter(named.values()))
 
 
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in _WEIGHT_SUFFIXES:
-        if path.is_file() and name.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 def output_names(paths: Sequence[Path]) -> list[str]:
     """A distinct file-name stem per input: its last path part, with parent parts added where names collide."""
-    parts = [[*Path(os.path.abspath(p)).parent.parts[1:], _stem(Path(p))] for p in paths]
+    parts = [[*Path(os.path.abspath(p)).parent.parts[1:], model_stem(Path(p))] for p in paths]
     depth = [1] * len(paths)
 
     def name(i: int) -> str:

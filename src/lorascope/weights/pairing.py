@@ -38,6 +38,7 @@ class MatrixPair:
     loader: Callable[[], Loaded] = field(repr=False, compare=False)
     source: Literal["checkpoint", "lora", "dora", "replaced"] = "checkpoint"
     tuned_name: str = ""  # the tensor or module in TUNED that it was matched with
+    transposed: bool = False  # BASE stores it (in, out) (Conv1D, fan_in_fan_out); so does a dense TUNED tensor
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor | LowRankUpdate]:
         """W0 (out, in) float32 and the tuned matrix: dense W_tuned (out, in) float32 or a LowRankUpdate."""
@@ -201,9 +202,8 @@ def _plan_checkpoint(
             continue
         transposed = stored_transposed(name, config)
         shape = (info.shape[1], info.shape[0]) if transposed else info.shape
-        pairs.append(
-            MatrixPair(name, shape, _dense_loader(base, name, tuned, tkey, transposed), "checkpoint", tkey)
-        )
+        pairs.append(MatrixPair(name, shape, _dense_loader(base, name, tuned, tkey, transposed), "checkpoint",
+                                tkey, transposed))
     for name in only_tuned:
         guess = mapper.guess(name)
         reason = selection.skip_reason(guess)
@@ -272,7 +272,7 @@ def _plan_adapter(
             continue
         source = "dora" if module.magnitude_key else "lora"
         loader = _lora_loader(base, name, adapter, module, transposed)
-        pairs.append(MatrixPair(name, module.shape, loader, source, module.module))
+        pairs.append(MatrixPair(name, module.shape, loader, source, module.module, transposed))
 
     for replaced in adapter.replaced:
         name = mapper(replaced.name, base_keys)
@@ -301,7 +301,7 @@ def _plan_adapter(
         transposed = stored_transposed(name, base.config)
         shape = (info.shape[1], info.shape[0]) if transposed else info.shape
         loader = _dense_loader(base, name, adapter.store, replaced.key, transposed)
-        pairs.append(MatrixPair(name, shape, loader, "replaced", replaced.key))
+        pairs.append(MatrixPair(name, shape, loader, "replaced", replaced.key, transposed))
 
     for note_name, reason in adapter.notes:
         skipped.append(Skipped(mapper(note_name, base_keys) or mapper.guess(note_name), reason))

@@ -23,6 +23,7 @@ import torch
 
 from lorascope.errors import InputError
 from lorascope.weights.adapter import LoraAdapter, LoraModule
+from lorascope.weights.matrix_change import MatrixChange, as_stored
 from lorascope.weights.safetensors_file import read_header
 from lorascope.weights.write_dir import copy_small_files
 from lorascope.weights.write_safetensors import StoredTensor, write_safetensors
@@ -153,3 +154,35 @@ def write_adapter(
         shutil.copyfile(source, dest / WEIGHTS)
     others = copy_small_files(adapter.path, dest, skip=(CONFIG, WEIGHTS))
     return [CONFIG, WEIGHTS, *others]
+
+
+def write_adapter_changes(adapter: LoraAdapter, dest: Path, changes: Sequence[MatrixChange]) -> list[str]:
+    """Write `adapter` into `dest` with each change applied; the file names (see write_adapter).
+
+    A LoRA module's rank-1 change becomes appended rank, its scaled update scaled B (and bias), plus its own
+    copy of a base table (saved embeddings) moved by the same factor; a matrix the adapter replaces whole
+    (modules_to_save) gets its new value, stored in its orientation and dtype.
+    """
+    modules = {m.module: m for m in adapter.modules}
+    edits: list[FactorEdit] = []
+    new_tensors: dict[str, torch.Tensor] = {}
+    for change in changes:
+        pair = change.pair
+        if pair.source == "replaced":
+            dtype = adapter.store.info(pair.tuned_name).dtype
+            new_tensors[pair.tuned_name] = as_stored(change.value(), pair.transposed, dtype)
+            continue
+        module = modules[pair.tuned_name]
+        if change.update_factor is None:
+            edits.append(appended_rank(adapter, module, change.U, change.V, change.weights))
+            continue
+        edits.append(scaled_update(adapter, module, change.update_factor))
+        if module.saved_base_key is not None:  # the adapter carries its own copy of this table
+            saved = adapter.store.get(module.saved_base_key)
+            flip = tuple(saved.shape) != module.shape
+            start = (saved.T if flip else saved).to(torch.float64)
+            W0 = pair.load()[0].to(torch.float64)
+            if not torch.equal(start, W0):
+                new_tensors[module.saved_base_key] = as_stored(
+                    W0 + change.update_factor * (start - W0), flip, saved.dtype)
+    return write_adapter(adapter, dest, edits, new_tensors)

@@ -8,12 +8,13 @@ some, the other tensors are byte copies (see write_safetensors).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
 
 from lorascope.errors import InputError
+from lorascope.weights.matrix_change import MatrixChange, as_stored
 from lorascope.weights.safetensors_file import read_header
 from lorascope.weights.store import TensorStore
 from lorascope.weights.write_safetensors import StoredTensor, write_safetensors
@@ -78,3 +79,13 @@ def write_checkpoint(
             write_safetensors(target, items, header.metadata)
         written.append(str(relative))
     return written
+
+
+def write_changed_checkpoint(store: TensorStore, dest: Path, changes: Sequence[MatrixChange]) -> list[str]:
+    """Write the checkpoint `store` into `dest` with each change applied to its tensor (stored orientation and
+    dtype kept); the file names."""
+    values = {
+        c.pair.tuned_name: lambda c=c, d=store.info(c.pair.tuned_name).dtype: as_stored(c.value(), c.pair.transposed, d)
+        for c in changes
+    }
+    return write_checkpoint(store, dest, values)

@@ -132,3 +132,12 @@ def copy_small_files(source: Path, dest: Path, skip: Sequence[str] = ()) -> list
         shutil.copy2(item, dest / item.name)
         copied.append(item.name)
     return copied
+
+
+def copy_beside(source: Path, dest: Path) -> None:
+    """The small files of a model folder (config.json, tokenizer…) into `dest`; for a weights file, the
+    config.json next to it."""
+    if source.is_dir():
+        copy_small_files(source, dest)
+    elif (source.parent / "config.json").is_file():
+        shutil.copyfile(source.parent / "config.json", dest / "config.json")
