@@ -458,6 +458,54 @@ def train_out_is_file(ctx: Ctx) -> Call:
     return Call(args, ("--out", str(f)))
 
 
+def _data(ctx: Ctx, name: str, content: str) -> Path:
+    path = ctx.inputs / name
+    path.write_text(content)
+    return path
+
+
+def _rows(labels: str) -> str:
+    return "".join(f"sentence number {i} is here,{label}\n" for i, label in enumerate(labels * 8))
+
+
+def train_data_missing_column(ctx: Ctx) -> Call:
+    data = _data(ctx, "d.csv", "sentence,label\n" + _rows("ab"))
+    return Call(_train(ctx, "--data", str(data)), (str(data), "'text'", "sentence, label"))
+
+
+def train_data_empty(ctx: Ctx) -> Call:
+    data = _data(ctx, "d.jsonl", "")
+    return Call(_train(ctx, "--data", str(data)), (str(data), "empty file"))
+
+
+def train_data_single_class(ctx: Ctx) -> Call:
+    data = _data(ctx, "d.csv", "text,label\n" + _rows("a"))
+    return Call(_train(ctx, "--data", str(data)), (str(data), "single class"))
+
+
+def train_data_unparseable_line(ctx: Ctx) -> Call:
+    data = _data(ctx, "d.csv", "text,label\n" + _rows("ab") + "one,two,three\n" + _rows("ab"))
+    return Call(_train(ctx, "--data", str(data)), (str(data), "line 18"))
+
+
+def train_test_label_unseen(ctx: Ctx) -> Call:
+    data = _data(ctx, "d.csv", "text,label\n" + _rows("ab"))
+    test = _data(ctx, "t.csv", "text,label\n" + _rows("ac"))
+    return Call(_train(ctx, "--data", str(data), "--test-data", str(test)), (str(test), "'c'", "never"))
+
+
+def train_missing_forget_text(ctx: Ctx) -> Call:
+    nope = ctx.inputs / "nope.txt"
+    args = _train(ctx, "--forget-text", str(nope))
+    args[args.index("--forget-chunks") + 1] = "1"
+    return Call(args, ("--forget-text", str(nope)))
+
+
+def train_task_and_data(ctx: Ctx) -> Call:
+    data = _data(ctx, "d.csv", "text,label\n" + _rows("ab"))
+    return Call(_train(ctx, "--task", "rt_polarity", "--data", str(data)), ("--task", "--data"))
+
+
 def forget_missing_model(ctx: Ctx) -> Call:
     nope = ctx.inputs / "nope"
     return Call(["forget", str(nope), "--text", str(ctx.copy("text", "text.txt")),
@@ -585,7 +633,9 @@ CASES: list[Callable[[Ctx], Call]] = [
     report_json_unwritable, report_missing_input, report_bad_json, report_wrong_schema, report_empty_folder,
     report_bad_format,
     train_unknown_task, train_unknown_model, train_rank_zero, train_unknown_method, train_too_many_layers,
-    train_out_is_file, forget_missing_model, forget_missing_text, forget_short_chunks, forget_adapter_not_adapter,
+    train_out_is_file, train_data_missing_column, train_data_empty, train_data_single_class,
+    train_data_unparseable_line, train_test_label_unseen, train_missing_forget_text, train_task_and_data,
+    forget_missing_model, forget_missing_text, forget_short_chunks, forget_adapter_not_adapter,
     run_unknown_key, run_wrong_type, run_unknown_section, run_not_toml, run_unknown_profile, run_bad_override,
     run_missing_file,
     repair_data_missing_column, repair_lambdas_include_one, repair_unknown_target, repair_missing_forget_text,

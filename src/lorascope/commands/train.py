@@ -9,10 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lorascope.commands.options import option
+from lorascope.commands.options import option, option_unset
 from lorascope.training.config import TrainConfig
 
-COLUMNS = ("step", "epoch", "accuracy", "forgetting", "lm_loss", "intruders", "train_loss", "sec_per_step")
+COLUMNS = ("step", "epoch", "quality", "forgetting", "lm_loss", "intruders", "train_loss", "sec_per_step")
 
 
 def _fmt(value) -> str:
@@ -23,12 +23,24 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _cell(row: dict, column: str) -> str:
+    """A table cell; "quality" is the run's own measure (accuracy, or the task loss of an lm run)."""
+    return _fmt(row.get(row.get("quality_metric") or "accuracy") if column == "quality" else row[column])
+
+
 def train_command(
     out: Annotated[
         Path, typer.Option("--out", help="run folder: config.json, results.jsonl, checkpoints/, state/")
     ],
     model: str = option(TrainConfig, "model"),
-    task: str = option(TrainConfig, "task"),
+    task: str | None = option_unset(TrainConfig, "task"),
+    data: str | None = option(TrainConfig, "data"),
+    test_data: str | None = option(TrainConfig, "test_data"),
+    test_fraction: float = option(TrainConfig, "test_fraction"),
+    split_seed: int = option(TrainConfig, "split_seed"),
+    text_column: str = option(TrainConfig, "text_column"),
+    label_column: str = option(TrainConfig, "label_column"),
+    objective: str = option(TrainConfig, "objective"),
     method: str = option(TrainConfig, "method"),
     rank: int = option(TrainConfig, "rank"),
     alpha: float | None = option(TrainConfig, "alpha"),
@@ -45,6 +57,11 @@ def train_command(
     train_examples: int | None = option(TrainConfig, "train_examples"),
     test_examples: int | None = option(TrainConfig, "test_examples"),
     forget_chunks: int = option(TrainConfig, "forget_chunks"),
+    forget_chunk_length: int = option(TrainConfig, "forget_chunk_length"),
+    forget_text: str | None = option(TrainConfig, "forget_text"),
+    forget_text_column: str = option(TrainConfig, "forget_text_column"),
+    forget_mode: str = option(TrainConfig, "forget_mode"),
+    forget_context: int | None = option(TrainConfig, "forget_context"),
     threads: int | None = option(TrainConfig, "threads"),
     freeze_a: bool = option(TrainConfig, "freeze_a"),
     cache_dir: Annotated[
@@ -52,15 +69,26 @@ def train_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress, only the final line")] = False,
 ) -> None:
-    """Fine-tune a real model on a real task (LoRA or full), tracking accuracy, forgetting and intruders.
+    """Fine-tune a model on a registered task or your own data file (LoRA or full; a classifier, or the causal
+    LM itself with --objective lm), tracking task quality, forgetting and intruders.
 
     Rerun the same command to resume an interrupted run.
     """
+    from lorascope.errors import InputError
     from lorascope.pipelines.train import train
 
+    if task is not None and data is not None:
+        raise InputError(f"--task {task} and --data {data}: give one (the data file is the task)")
     config = TrainConfig(
         model=model,
-        task=task,
+        task=task if task is not None else TrainConfig.task,
+        data=data,
+        test_data=test_data,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+        text_column=text_column,
+        label_column=label_column,
+        objective=objective,
         method=method,
         rank=rank,
         alpha=alpha,
@@ -77,6 +105,11 @@ def train_command(
         train_examples=train_examples,
         test_examples=test_examples,
         forget_chunks=forget_chunks,
+        forget_chunk_length=forget_chunk_length,
+        forget_text=forget_text,
+        forget_text_column=forget_text_column,
+        forget_mode=forget_mode,
+        forget_context=forget_context,
         threads=threads,
         freeze_a=freeze_a,
     )
@@ -88,7 +121,7 @@ def train_command(
     last = result.final
     if quiet:
         out_console.print(
-            f"{result.run_id}: step {last['step']} accuracy {_fmt(last['accuracy'])} "
+            f"{result.run_id}: step {last['step']} {last['quality_metric']} {_cell(last, 'quality')} "
             f"forgetting {_fmt(last['forgetting'])} intruders {last['intruders']}",
             markup=False,
             highlight=False,
@@ -96,9 +129,9 @@ def train_command(
         return
     table = Table(title=f"{result.run_id} ({out})")
     for col in COLUMNS:
-        table.add_column(col, justify="right")
+        table.add_column(last["quality_metric"] if col == "quality" else col, justify="right")
     for row in result.rows:
-        table.add_row(*(_fmt(row[c]) for c in COLUMNS))
+        table.add_row(*(_cell(row, c) for c in COLUMNS))
     out_console.print(table)
 
 
@@ -143,7 +176,7 @@ def _with_progress(run):
                 r = event.row
                 bar.console.print(
                     f"step {r['step']:>5}  epoch {r['epoch']:.2f}  "
-                    f"accuracy {_fmt(r['accuracy'])}  "
+                    f"{r['quality_metric']} {_cell(r, 'quality')}  "
                     f"forgetting {_fmt(r['forgetting'])}  intruders {r['intruders']}  "
                     f"({r['eval_seconds']:.0f} s eval)",
                     markup=False,
