@@ -43,6 +43,7 @@ from lorascope.cache import cache_root
 from lorascope.datafiles import load_data_task
 from lorascope.datasets import TextTask
 from lorascope.errors import InputError
+from lorascope.folder_lock import folder_lock
 from lorascope.pipelines.forget import DEFAULT_TEXT, ForgetOptions, ForgetText, forget_text
 from lorascope.pipelines.memory_guard import check_train_memory
 from lorascope.pipelines.quality import QUALITY_METRIC, QualityScorer
@@ -110,7 +111,19 @@ def run_id_of(config: TrainConfig) -> str:
 def train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEvent], None] | None = None,
           task: TextTask | None = None, cache_dir: str | Path | None = None,
           stop_after: int | None = None) -> TrainResult:
-    """Run (or resume) the training run `config` in folder `out`; see the module docstring.
+    """Run (or resume) the training run `config` in folder `out`; see the module docstring and `_train`.
+
+    One process at a time per `out` (lorascope.folder_lock): a second one says so, waits, then resumes.
+    """
+    emit = progress or (lambda event: None)
+    with folder_lock(out, "train", lambda message: emit(TrainEvent("info", message=message))):
+        return _train(config, out, progress=progress, task=task, cache_dir=cache_dir, stop_after=stop_after)
+
+
+def _train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEvent], None] | None = None,
+           task: TextTask | None = None, cache_dir: str | Path | None = None,
+           stop_after: int | None = None) -> TrainResult:
+    """Run (or resume) the training run `config` in folder `out`, its folder lock held.
 
     `task` replaces the registered task or data files (its name is recorded). `stop_after` ends the session
     right after that step without any further write, as a kill would (for tests of resumption).

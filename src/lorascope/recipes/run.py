@@ -24,6 +24,7 @@ from lorascope.errors import InputError
 from lorascope.executor import check_executor, executor_session
 from lorascope.experiments.context import Context
 from lorascope.experiments.tables import columns_of, write_table
+from lorascope.folder_lock import folder_lock
 from lorascope.recipes import load_experiment, recipe_module
 
 MANIFEST = "manifest.json"
@@ -50,7 +51,21 @@ def default_out(path: str | Path, profile: str | None) -> Path:
 def run_experiment(path: str | Path, profile: str | None = None, out: str | Path | None = None, *,
                    executor: str = "local", overrides: dict[str, dict[str, Any]] | None = None,
                    cache_dir: str | Path | None = None, log: Callable[[str], None] | None = None) -> ExperimentResult:
-    """Run (or resume) the experiment in `path` at `profile`, writing tables and a manifest to `out`."""
+    """Run (or resume) the experiment in `path` at `profile`, writing tables and a manifest to `out`.
+
+    One process at a time per `out` (lorascope.folder_lock): a second one says so, waits, then resumes
+    from the ledger the first left, ending with the same tables.
+    """
+    folder = Path(out) if out is not None else default_out(path, profile)
+    with folder_lock(folder, "run", log or (lambda message: None)):
+        return _run_experiment(path, profile, folder, executor=executor, overrides=overrides, cache_dir=cache_dir,
+                               log=log)
+
+
+def _run_experiment(path: str | Path, profile: str | None, out: Path, *, executor: str,
+                    overrides: dict[str, dict[str, Any]] | None, cache_dir: str | Path | None,
+                    log: Callable[[str], None] | None) -> ExperimentResult:
+    """`run_experiment` with its folder lock held."""
     check_executor(executor)
     experiment = load_experiment(path, profile, overrides)
     module = recipe_module(experiment.recipe)
