@@ -32,6 +32,8 @@ import torch.nn.functional as F
 
 from lorascope.errors import InputError
 
+WINDOW_TOKENS = 8192  # tokens per forward pass of the causal loss, whatever the batch size
+
 
 @dataclass(frozen=True)
 class Chunks:
@@ -184,7 +186,8 @@ def causal_loss(logits_of: Callable[[torch.Tensor, list[int]], torch.Tensor], ch
     """Mean next-token cross-entropy over every chunk target (the last len(target_docs[c]) tokens of chunk c).
 
     `logits_of(input_ids (B, L), chunk_indices)` gives (B, L, vocab) logits of the chunks' model inputs
-    (all but their last token); equal-length chunks are batched.
+    (all but their last token); equal-length chunks are batched, at most `batch_size` of them and at most
+    WINDOW_TOKENS tokens per forward (a long rolling window goes alone: its logits alone are L × vocab floats).
     """
     sums = [0.0] * chunks.n_docs
     counts = [0] * chunks.n_docs
@@ -192,9 +195,10 @@ def causal_loss(logits_of: Callable[[torch.Tensor, list[int]], torch.Tensor], ch
     by_length: dict[int, list[int]] = {}
     for c, ids in enumerate(chunks.input_ids):
         by_length.setdefault(len(ids), []).append(c)
-    for _, members in sorted(by_length.items()):
-        for b in range(0, len(members), batch_size):
-            idx = members[b:b + batch_size]
+    for length, members in sorted(by_length.items()):
+        rows = max(1, min(batch_size, WINDOW_TOKENS // length))
+        for b in range(0, len(members), rows):
+            idx = members[b:b + rows]
             ids = torch.tensor([chunks.input_ids[c] for c in idx], dtype=torch.long)
             logits = logits_of(ids[:, :-1], idx).float()
             nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
