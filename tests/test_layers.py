@@ -31,9 +31,9 @@ ORDER = (
 # Module (dotted path under lorascope, "" for the package root itself) -> layer; the longest matching prefix wins.
 LAYER_OF = {
     "": "api",
-    "_version": "base", "errors": "base", "json_fields": "base", "correlation": "base", "atomic": "base", "finite": "base", "cache": "base", "memory": "base",
+    "_version": "base", "errors": "base", "atomic": "base", "finite": "base", "cache": "base", "memory": "base",
     "resources": "base", "datasets": "base", "datafiles": "base", "executor": "base", "ray_executor": "base",
-    "folder_lock": "base",
+    "json_fields": "base", "correlation": "base", "folder_lock": "base", "evidence": "base",
     "spectral": "spectral",
     "results": "results", "display": "results",
     "weights": "weights",

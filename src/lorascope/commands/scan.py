@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from lorascope.atomic import check_out_file
 from lorascope.commands.options import option, option_unset
 from lorascope.errors import InputError
 from lorascope.pipelines.multi_scan import RunOptions
@@ -92,8 +93,4 @@ def floats(text: str | None, option: str) -> tuple[float, ...] | None:
 
 def check_writable(path: Path) -> None:
     """Fail before the work, not after it, when the --json output cannot be written."""
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise InputError(f"--json {path}: is a directory")
-    if not parent.is_dir():
-        raise InputError(f"--json {path}: directory {parent} does not exist")
+    check_out_file(path, "--json")

@@ -35,6 +35,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from lorascope.datafiles import DataSpec
 from lorascope.errors import InputError
+from lorascope.spectral import DEFAULT_EPSILONS
 from lorascope.training.config import TrainConfig
 
 SECTIONS = ("train", "analysis", "grid", "data")
@@ -48,7 +49,7 @@ class AnalysisOptions:
 
     k: int = field(default=10, metadata={"help": "top singular vectors examined per matrix"})
     epsilon: float = field(default=0.5, metadata={"help": "intruder iff max |cos| to the base < epsilon"})
-    epsilons: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+    epsilons: list[float] = field(default_factory=lambda: list(DEFAULT_EPSILONS),
                                   metadata={"help": "ε sweep at k"})
     k_fractions: list[float] = field(default_factory=list, metadata={
         "help": "k as a fraction of all singular vectors, at epsilon (empty: no sweep; needs full SVDs)"})

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lorascope._version import __version__
-from lorascope.atomic import atomic_write_text
+from lorascope.atomic import atomic_write_text, check_out_folder
 from lorascope.cache import cache_root
 from lorascope.errors import InputError
 from lorascope.executor import Job, check_executor, executor_session, run_jobs
@@ -29,6 +29,7 @@ from lorascope.index.parallel import check_workers, pinned_threads
 from lorascope.pipelines.index import IndexOptions, IndexReport, build_index
 from lorascope.pipelines.scan import ScanOptions, scan
 from lorascope.results import ScanResult
+from lorascope.spectral import check_k_fits
 from lorascope.weights import plan_pairs
 from lorascope.weights.discover import expand_inputs, model_stem
 from lorascope.weights.source import resolve_pair, resolve_source
@@ -190,9 +191,7 @@ def _planned_names(base: Path, tuned: Path, opts: ScanOptions) -> list[str]:
     if not plan.pairs:
         raise InputError(f"{tuned}: no weight matrix to analyse against {base} (check --include/--exclude)")
     for pair in plan.pairs:
-        if opts.k > min(pair.shape):
-            raise InputError(f"{pair.name}: k={opts.k} is larger than the matrix allows (min{pair.shape} = "
-                             f"{min(pair.shape)})")
+        check_k_fits(pair.name, pair.shape, opts.k)
     return [pair.name for pair in plan.pairs]
 
 
@@ -217,14 +216,6 @@ def _scan_jobs(base: str, inputs: list[Path], names: list[str], planned: list[li
     return jobs, keys_of
 
 
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: is a file, expected a folder")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not out.exists() and not parent.is_dir():
-        raise InputError(f"--out {out}: directory {parent} does not exist")
-
-
 def multi_scan(base: str | Path | None, tuned: Sequence[str | Path], out: str | Path,
                options: ScanOptions | None = None,
                run: RunOptions | None = None, *, progress: Callable[[int, int, str], None] | None = None
@@ -239,8 +230,7 @@ def multi_scan(base: str | Path | None, tuned: Sequence[str | Path], out: str | 
     start = time.perf_counter()
     opts = options or ScanOptions()
     run = run or RunOptions()
-    out = Path(out)
-    _check_out(out)
+    out = check_out_folder(out, parents=False)
     if run.executor == "ray":
         if str(opts.device) != "cpu":
             raise InputError(f"--device {opts.device} with --executor ray: Ray tasks here reserve CPUs only (Ray "

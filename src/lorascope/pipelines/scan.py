@@ -40,14 +40,12 @@ from lorascope.index.precision import for_solving
 from lorascope.memory import check_dense, memory_hint
 from lorascope.pipelines.unchanged import UnchangedWatch
 from lorascope.results import MatrixResult, ScanResult
-from lorascope.spectral import BaseSpectrum, LowRankUpdate
+from lorascope.spectral import DEFAULT_EPSILONS, BaseSpectrum, LowRankUpdate, check_k_fits
 from lorascope.spectral.analyze import analyze_matrix
 from lorascope.spectral.workspace import Workspace
 from lorascope.weights import MatrixPair, plan_pairs
 from lorascope.weights.in_memory import InMemory, is_in_memory, open_pair, source_name
 from lorascope.weights.source import resolve_pair
-
-DEFAULT_EPSILONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 @dataclass(frozen=True)
@@ -179,9 +177,7 @@ def scan(base: str | Path | InMemory | None, tuned: str | Path | InMemory | None
     if not plan.pairs:
         raise InputError(f"{tuned}: no weight matrix to analyse against {base} (check --include/--exclude)")
     for pair in plan.pairs:
-        p = min(pair.shape)
-        if opts.k > p:
-            raise InputError(f"{pair.name}: k={opts.k} is larger than the matrix allows (min{pair.shape} = {p})")
+        check_k_fits(pair.name, pair.shape, opts.k)
     pairs = plan.pairs
     if only is not None:
         wanted = set(only)

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from lorascope._version import __version__
-from lorascope.atomic import atomic_write_text
+from lorascope.atomic import atomic_write_text, check_out_folder
 from lorascope.cache import cache_root
 from lorascope.datafiles import load_data_task
 from lorascope.datasets import TextTask
@@ -134,8 +134,7 @@ def _train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEve
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a directory")
+    check_out_folder(out)
     if task is not None:
         config = replace(config, task=task.name, data=None)
     if config.forget_text is not None and config.forget_chunks and not Path(config.forget_text).is_file():

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lorascope._version import __version__
-from lorascope.atomic import atomic_write_text
-from lorascope.errors import InputError
+from lorascope.atomic import atomic_write_text, check_out_folder
 from lorascope.executor import check_executor, executor_session
 from lorascope.experiments.context import Context
 from lorascope.experiments.tables import columns_of, write_table
@@ -70,8 +69,7 @@ def _run_experiment(path: str | Path, profile: str | None, out: Path, *, executo
     experiment = load_experiment(path, profile, overrides)
     module = recipe_module(experiment.recipe)
     out = Path(out) if out is not None else default_out(path, profile)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a directory")
+    check_out_folder(out)
     start = time.perf_counter()
     ctx = Context(experiment, out, executor, None if cache_dir is None else str(cache_dir),
                   log or (lambda message: None))

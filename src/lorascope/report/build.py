@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lorascope._version import __version__
-from lorascope.atomic import atomic_write_text
+from lorascope.atomic import atomic_write_text, check_out_file
 from lorascope.errors import InputError
 from lorascope.report.claims import Claim, evaluate_claims
 from lorascope.report.data import Inputs
@@ -36,11 +36,7 @@ def png_dir(out: Path) -> Path:
 
 
 def _check_out(out: Path, png: bool) -> None:
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise InputError(f"-o {out}: is a directory, expected an .html file path")
-    if not parent.is_dir():
-        raise InputError(f"-o {out}: directory {parent} does not exist")
+    check_out_file(out, "-o")
     folder = png_dir(out)
     if png and folder.exists() and (not folder.is_dir() or any(p.suffix != ".png" for p in folder.iterdir())):
         raise InputError(f"{folder}: exists and holds more than PNG files; move it or choose another -o")

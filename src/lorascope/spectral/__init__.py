@@ -1,5 +1,6 @@
 """Pure functions on tensors: SVD helpers, the intruder test, similarity maps, update ranks. No I/O."""
 
+from lorascope.spectral._validate import check_k_fits
 from lorascope.spectral.analyze import DEFAULT_EPSILONS, MatrixAnalysis, TopVector, analyze_matrix
 from lorascope.spectral.basis import BaseSpectrum, base_spectrum
 from lorascope.spectral.intruders import (
@@ -33,6 +34,7 @@ __all__ = [
     "Tuned",
     "analyze_matrix",
     "base_spectrum",
+    "check_k_fits",
     "counts_over_epsilon",
     "counts_over_k_fraction",
     "delta_stats",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -49,6 +50,13 @@ def check_k(k: object, p: int, what: str = "k") -> int:
     if not 1 <= k <= p:
         raise InputError(f"{what} must be in [1, {p}] (p = min(m, n)); got {k}")
     return k
+
+
+def check_k_fits(name: str, shape: Sequence[int], k: int) -> None:
+    """InputError naming matrix `name` when k exceeds min(shape), the number of singular vectors it has."""
+    p = min(shape)
+    if k > p:
+        raise InputError(f"{name}: k={k} is larger than the matrix allows (min{tuple(shape)} = {p})")
 
 
 def check_unit_interval(x: object, what: str) -> float:

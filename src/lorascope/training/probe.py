@@ -27,10 +27,12 @@ from lorascope.spectral import (
     BaseSpectrum,
     LowRankUpdate,
     base_spectrum,
+    check_k_fits,
     intruder_mask,
     max_cos,
     top_singular,
 )
+from lorascope.spectral._validate import check_k
 from lorascope.training.modeling import block_matrices, clean_name
 
 
@@ -118,8 +120,8 @@ class IntruderProbe:
                 self._W0[name] = W0
             else:
                 self._W0[name] = None  # read from the LoRA layer each time (it is frozen)
-            if not 1 <= k <= min(W0.shape):
-                raise InputError(f"{name}: k={k} is larger than the matrix allows ({tuple(W0.shape)})")
+            check_k_fits(name, tuple(W0.shape), k)
+            check_k(k, min(W0.shape), f"{name}: k")
             self._base[name] = base_spectrum(W0, method="svd")
         self.last_seconds = 0.0
 

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from lorascope.atomic import check_out_folder
 from lorascope.errors import InputError
 
 _COPY_SKIP_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf")
@@ -32,10 +33,7 @@ def check_out_dir(out: str | Path, *, force: bool, inputs: Sequence[Path], optio
     if out.is_symlink():
         raise InputError(f"{option} {out}: is a symlink; name the real folder")
     out = out.absolute()
-    if not out.parent.is_dir():
-        raise InputError(f"{option} {out}: the parent folder {out.parent} does not exist")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{option} {out}: exists and is not a folder")
+    check_out_folder(out, option, parents=False)
     if out.is_dir() and any(out.iterdir()) and not force:
         raise InputError(f"{option} {out}: the folder is not empty; pass --force (force=True) to replace it")
     real = out.resolve()
