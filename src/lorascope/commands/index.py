@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lorascope.commands.options import option
+from lorascope.commands.options import option, options_from
 from lorascope.display import run_with_progress
 from lorascope.pipelines.index import IndexOptions
 
@@ -31,15 +31,7 @@ def index(
     """Compute BASE's spectral index once (U, S of every matrix a scan uses), so later scans are fast."""
     from lorascope.pipelines.index import build_index
 
-    opts = IndexOptions(
-        include=tuple(include or ()),
-        exclude=tuple(exclude or ()),
-        full_hash=full_hash,
-        workers=workers,
-        device=device,
-        cache_dir=cache_dir,
-        allow_pickle=allow_pickle,
-    )
+    opts = options_from(IndexOptions, locals())
     report = run_with_progress(lambda progress: build_index(base, opts, progress=progress), quiet=quiet,
                                console=err)
     for m in report.matrices:

@@ -2,15 +2,18 @@
 
 A command declares `k: int = option(ScanOptions, "k")`: the default and the `metadata={"help": ...}` of
 the field `ScanOptions.k` become the flag `--k`. Flags that are not a field (`--json`, `--quiet`, ...)
-stay plain `typer.Option`s in the command.
+stay plain `typer.Option`s in the command. `options_from(ScanOptions, locals())` builds the dataclass back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import MISSING, Field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
+
+T = TypeVar("T")
 
 
 def option(cls: type, name: str, *flags: str, **settings: Any) -> Any:
@@ -29,6 +32,17 @@ def option_unset(cls: type, name: str, *flags: str, **settings: Any) -> Any:
     """
     f = _field(cls, name)
     return typer.Option(None, *flags, help=f"{f.metadata['help']} (default {cli_default(f.default)})", **settings)
+
+
+def options_from(cls: type[T], params: Mapping[str, Any], **overrides: Any) -> T:
+    """`cls` built from a command's parameters that are its fields (call with `locals()`), then `overrides`.
+
+    The inverse of `option`: a repeated option's list becomes a tuple, and None (not given) leaves the
+    field's default.
+    """
+    names = {f.name for f in fields(cls)}
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if k in names and v is not None}
+    return cls(**{**given, **overrides})
 
 
 def cli_default(value: Any) -> Any:

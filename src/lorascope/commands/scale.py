@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lorascope.commands.options import option
+from lorascope.commands.options import option, options_from
 from lorascope.display import run_with_progress
 from lorascope.pipelines.scale import ScaleOptions
 
@@ -41,20 +41,7 @@ def scale(
     """Scale the intruder singular values of TUNED by λ (the paper's intervention) and write the model."""
     from lorascope.pipelines.scale import scale as run_scale
 
-    opts = ScaleOptions(
-        target=target,
-        k=k,
-        epsilon=epsilon,
-        merged=merged,
-        force=force,
-        include=tuple(include or ()),
-        exclude=tuple(exclude or ()),
-        allow_missing=allow_missing,
-        allow_pickle=allow_pickle,
-        solver=solver,
-        cache=cache,
-        cache_dir=cache_dir,
-    )
+    opts = options_from(ScaleOptions, locals())
     if tuned is None:  # `scale ADAPTER`: the base is the one adapter_config.json names
         base, tuned = None, base
     result = run_with_progress(lambda progress: run_scale(base, tuned, out_dir, lambdas, opts, progress=progress),
