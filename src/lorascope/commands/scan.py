@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from lorascope.atomic import check_out_file
-from lorascope.commands.options import option, option_unset
+from lorascope.commands.options import option, option_unset, options_from
 from lorascope.errors import InputError
 from lorascope.pipelines.multi_scan import RunOptions
 from lorascope.pipelines.scan import ScanOptions
@@ -54,11 +54,8 @@ def scan(
     from lorascope.display import print_scan, print_warnings, run_with_progress, summary_line
     from lorascope.pipelines.scan import scan as run_scan
 
-    opts = ScanOptions(k=k, epsilon=epsilon, epsilons=floats(epsilons, "--epsilons"),
-                       k_fractions=floats(k_fractions, "--k-fractions"), map_size=map_size,
-                       include=tuple(include or ()), exclude=tuple(exclude or ()), allow_missing=allow_missing,
-                       allow_pickle=allow_pickle, solver=solver, update_stats=update_stats, cache=cache,
-                       cache_dir=cache_dir, workers=workers, device=device)
+    opts = options_from(ScanOptions, locals(), epsilons=floats(epsilons, "--epsilons"),
+                        k_fractions=floats(k_fractions, "--k-fractions"))
     if not tuned:  # `scan ADAPTER`: the base is the one adapter_config.json names
         base, tuned = None, [base]
     many = (out_dir, executor, address, threads, group_size, retries)
