@@ -4,6 +4,7 @@ Shared by everything that reads its own result files back: results.py (scan JSON
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,16 @@ from typing import Any
 from lorascope.errors import InputError
 
 _MISSING = object()
+
+
+def read_json(path: Path) -> Any:
+    """The JSON value in file `path`; one InputError naming the file when it cannot be read or parsed."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read ({e})") from e
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from e
 
 
 def where(path: Path, line: int | None = None) -> str:

@@ -12,7 +12,7 @@ import torch
 
 from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
-from lorascope.json_fields import get, integer, integers, is_number, number, numbers, text
+from lorascope.json_fields import get, integer, integers, is_number, number, numbers, read_json, text
 from lorascope.spectral.analyze import MatrixAnalysis, TopVector
 from lorascope.spectral.rank import DeltaStats
 
@@ -266,13 +266,7 @@ class ScanResult:
     def load(cls, path: str | Path) -> ScanResult:
         """The scan JSON that save_json wrote at `path`; InputError naming the file on anything malformed."""
         path = Path(path)
-        try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"{path}: cannot read ({e})") from e
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from e
-        return cls.from_json(obj, str(path))
+        return cls.from_json(read_json(path), str(path))
 
 
 def _optional_list(values: tuple | None) -> list | None:

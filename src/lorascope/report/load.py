@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lorascope.errors import InputError
+from lorascope.json_fields import read_json
 from lorascope.report.data import Inputs, MonitorRow, RepairData, RunData, ScaleData, ScanData, TrainRow
 from lorascope.report.parse_jsonl import read_jsonl
 from lorascope.report.parse_monitor import is_monitor_row, parse_monitor_rows
@@ -89,15 +90,6 @@ def _files(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, bool]], list[P
     return files, runs
 
 
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read ({e})") from e
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from e
-
-
 def _label(path: Path, taken: set[str]) -> str:
     for label in (path.stem, f"{path.parent.name}/{path.stem}"):
         if label not in taken:
@@ -147,7 +139,7 @@ def load_inputs(paths: Sequence[str | Path]) -> Inputs:
                 raise InputError(f"{path}: not a results.jsonl or monitor JSONL "
                                  f"(first row has keys {', '.join(sorted(first))[:80]})")
             continue
-        obj = _read_json(path)
+        obj = read_json(path)
         if is_repair(obj):
             repairs.append(parse_repair(obj, path))
             kinds.append((path, "repair"))

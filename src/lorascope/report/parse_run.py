@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lorascope.errors import InputError
+from lorascope.json_fields import read_json
 from lorascope.report.data import RunData
 
 MANIFEST = "manifest.json"
@@ -32,12 +33,7 @@ def is_run_folder(folder: Path) -> bool:
 def parse_run(folder: Path, label: str) -> RunData:
     """The run folder's manifest and tables; InputError naming the file on anything malformed."""
     path = folder / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read ({e})") from e
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from e
+    manifest = read_json(path)
     if not isinstance(manifest, dict):
         raise InputError(f"{path}: expected a JSON object")
     for key, kind in (("recipe", str), ("tables", dict), ("figures", dict)):
