@@ -13,7 +13,6 @@ import torch
 from lorascope.errors import InputError
 from lorascope.spectral.intervention import TARGETS
 
-Target = Literal["top-intruder", "all-intruders", "neighbour", "whole-update"]
 REPORT = "scale.json"
 
 
