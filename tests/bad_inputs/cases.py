@@ -221,8 +221,9 @@ def adapter_r_disagrees(ctx: Ctx) -> Call:
     return Call(_scan(ctx, ctx.copy("base"), adapter), (str(config), "r=5", "rank 2"))
 
 
-def adapter_alpha_zero(ctx: Ctx) -> Call:
-    adapter, config = _adapter_config(ctx, lambda c: c.__setitem__("lora_alpha", 0))
+def adapter_alpha_not_a_number(ctx: Ctx) -> Call:
+    # (lora_alpha 0 is valid in PEFT, ΔW = 0: scanned with a warning, tests/test_warnings.py)
+    adapter, config = _adapter_config(ctx, lambda c: c.__setitem__("lora_alpha", "16"))
     return Call(_scan(ctx, ctx.copy("base"), adapter), (str(config), "lora_alpha"))
 
 
@@ -624,7 +625,7 @@ CASES: list[Callable[[Ctx], Call]] = [
     truncated_header, truncated_prefix, truncated_data, overlapping_offsets, offsets_past_end, tuned_truncated,
     shard_missing, shard_wrong_tensor, shard_duplicate_tensor, shard_index_not_json,
     shape_mismatch, tuned_lacks_tensor, nan_in_base, inf_in_tuned, include_1d, bad_regex,
-    adapter_foreign_module, adapter_r_disagrees, adapter_alpha_zero, adapter_alpha_negative, adapter_not_lora,
+    adapter_foreign_module, adapter_r_disagrees, adapter_alpha_not_a_number, adapter_alpha_negative, adapter_not_lora,
     adapter_config_not_json, adapter_nan, adapter_bad_rank_pattern, adapter_for_other_base,
     missing_path, empty_folder, symlink_loop, pickle_refused, pickle_with_code, adapter_as_base,
     epsilon_zero, epsilon_above_one, epsilons_not_numbers, k_zero, k_too_large, workers_zero,

@@ -51,6 +51,7 @@ def test_adapter_rank_above_the_matrix_size(tmp_path):
         "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"].shape[0] == 40
     data = scan_json(tmp_path, base, art.path, "--k", "3")
     assert len(data["matrices"]) == 2
+    assert any("rank r is at least min(m, n) for 2 matrices" in w for w in data["warnings"])  # said, not refused
     for m in data["matrices"]:
         assert m["shape"] == [32, 32]
         assert 0 < m["delta"]["effective_rank"] <= 32 and m["delta"]["energy_rank_99"] <= 32

@@ -198,8 +198,7 @@ def _train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEve
         "forgetting": lm_info,
         "versions": _versions(),
     }
-    estimate = check_train_memory(clf, config, train_data, test_data, lm=lm, held_out=held_out, cached=cached)
-    emit(TrainEvent("info", message=f"memory estimate: {estimate.describe()}"))
+    check_train_memory(clf, config, train_data, test_data, lm=lm, held_out=held_out, cached=cached)
     out.mkdir(parents=True, exist_ok=True)
     _check_or_write_config(out / "config.json", run_config)
 
