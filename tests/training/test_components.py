@@ -43,6 +43,17 @@ def test_causal_chunks_with_and_without_bos():
     assert causal_chunks(docs, 4, 2, 1, max_chunks=1).tokens == 3
 
 
+def test_rolling_prefix_is_bos_else_eos():
+    from types import SimpleNamespace
+
+    from lorascope.training.lm import prefix_token
+
+    assert prefix_token(SimpleNamespace(bos_token_id=2, eos_token_id=1)) == 2  # Gemma / LLaMA: <bos>
+    assert prefix_token(SimpleNamespace(bos_token_id=None, eos_token_id=7)) == 7  # e.g. Qwen: no BOS, EOS
+    with pytest.raises(InputError, match="neither"):
+        prefix_token(SimpleNamespace(bos_token_id=None, eos_token_id=None))
+
+
 def test_linear_schedule_warms_up_then_decays():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = linear_schedule(opt, total_steps=50, warmup=0.06)  # 3 warm-up steps
