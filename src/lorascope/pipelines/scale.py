@@ -37,7 +37,7 @@ from lorascope.pipelines.scale_options import (
     output_dirs,
     parse_lambdas,
 )
-from lorascope.spectral import BaseSpectrum, base_spectrum
+from lorascope.spectral import BaseSpectrum, base_spectrum, check_k_fits
 from lorascope.spectral.intervention import choose_triplets, neighbour_index
 from lorascope.weights import LoraAdapter, MatrixPair, Plan, open_checkpoint, plan_pairs, read_adapter
 from lorascope.weights.matrix_change import MatrixChange
@@ -136,11 +136,7 @@ def _check_sizes(plan: Plan, opts: ScaleOptions) -> None:
     if opts.target == "whole-update":
         return
     for pair in plan.pairs:
-        p = min(pair.shape)
-        if opts.k > p:
-            raise InputError(
-                f"{pair.name}: k={opts.k} is larger than the matrix allows (min{pair.shape} = {p})"
-            )
+        check_k_fits(pair.name, pair.shape, opts.k)
 
 
 def scale(
