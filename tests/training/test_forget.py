@@ -196,3 +196,11 @@ def test_model_without_lm_head_is_an_input_error(tmp_path, text_file):
         forget(bare, text=text_file)
     with pytest.raises(InputError, match="unknown model"):
         forget("no-such-model", text=text_file)
+
+
+def test_rolling_chunks_budget_takes_whole_documents(llama_dir, text_file):
+    # --chunks 1 of 16 tokens: documents in file order until they hold 16 tokens, each scored whole
+    budget = forget(llama_dir, text=text_file, options=ForgetOptions(chunks=1, chunk_length=16, context=8))
+    assert len(budget.documents) == 1 and budget.tokens == len(DOCS[0])
+    two = forget(llama_dir, text=text_file, options=ForgetOptions(chunks=2, chunk_length=16, context=8))
+    assert len(two.documents) == 2 and two.documents[0]["loss"] == pytest.approx(budget.documents[0]["loss"])
