@@ -58,8 +58,10 @@ class TrainConfig:
         "help": "train on the first N examples of a fixed shuffle of the training split"})
     test_examples: int | None = field(default=None, metadata={"help": "score the first N test examples"})
     forget_chunks: int = field(default=32, metadata={
-        "help": "chunks of held-out news text scored for forgetting (0: off)"})
-    forget_chunk_length: int = field(default=128, metadata={"help": "tokens per forgetting chunk"})
+        "help": "size of the forgetting text, in chunks of forget_chunk_length tokens: rolling scores whole "
+                "documents until they hold that many tokens, stream that many chunks (0: no forgetting)"})
+    forget_chunk_length: int = field(default=128, metadata={
+        "help": "tokens per forgetting chunk (the unit of forget_chunks; the chunk itself in stream mode)"})
     k: int = field(default=10, metadata={"help": "top singular vectors examined per matrix"})
     epsilon: float = field(default=0.5, metadata={"help": "intruder iff max |cos| to the base < epsilon"})
     eval_batch_size: int = field(default=32, metadata={"help": "examples per forward pass when evaluating"})
