@@ -72,14 +72,32 @@ def test_a_second_process_waits_for_the_holder_and_says_so(tmp_path, end):
         assert len(said) == 1
 
 
+def test_kill_9_of_a_waiting_process_leaves_the_holder_alone(tmp_path):
+    folder = tmp_path / "out"
+    holder = _holder(folder, tmp_path / "held", seconds=3.0)
+    waiter = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), str(tmp_path / "never"), "0"],
+                              env=processes.cli_env(), stdout=subprocess.PIPE, text=True)
+    assert WAITING in waiter.stdout.readline()  # it waits (and said so)
+    os.kill(waiter.pid, signal.SIGKILL)
+    waiter.communicate()
+    assert holder.wait(timeout=60) == 0 and not (tmp_path / "never").exists()
+    said: list[str] = []
+    with folder_lock(folder, "run", said.append):
+        assert said == []  # neither the finished holder nor the killed waiter holds it
+
+
+def _overrides(model: Path) -> dict[str, dict]:
+    """The quick profile of seeds.toml shrunk to one LoRA run of 4 steps on the tiny LLaMA."""
+    return {"train": {"model": str(model), "train_layers": "top:1", "max_length": 32, "train_examples": 32,
+                      "test_examples": 16, "forget_chunks": 1, "forget_chunk_length": 48, "max_steps": 4,
+                      "save_every": 2, "eval_batch_size": 16},
+            "grid": {"ranks": [1], "seeds": [0]}}
+
+
 def _run_args(model: Path, out: Path, cache: Path) -> list[str]:
-    sets = {"train.model": f'"{model}"', "train.train_layers": '"top:1"', "train.max_length": "32",
-            "train.train_examples": "32", "train.test_examples": "16", "train.forget_chunks": "1",
-            "train.forget_chunk_length": "48", "train.max_steps": "4", "train.save_every": "2",
-            "train.eval_batch_size": "16", "grid.ranks": "[1]", "grid.seeds": "[0]"}
     args = ["run", str(EXPERIMENT), "--profile", "quick", "--out", str(out), "--cache-dir", str(cache)]
-    for key, value in sets.items():
-        args += ["--set", f"{key}={value}"]
+    for section, values in _overrides(model).items():
+        args += [x for key, value in values.items() for x in ("--set", f"{section}.{key}={json.dumps(value)}")]
     return args
 
 
@@ -100,42 +118,56 @@ def _ledger_whole(out: Path) -> None:
         assert data["key"] == record.stem and "result" in data
 
 
-def _together(args: list[str]) -> list[tuple[int, str]]:
+def _held(folder: Path) -> bool:
+    """Whether some process holds `folder`'s lock now (its lock file's inode is in /proc/locks)."""
+    path = lock_path(folder)
+    if not path.exists():
+        return False
+    inode = f":{path.stat().st_ino} "
+    return any(inode in line for line in Path("/proc/locks").read_text().splitlines())
+
+
+def _pair(args: list[str], folder: Path) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """The same command twice, the second started once the first holds `folder` (so the first is the worker)."""
     first = processes.start(args)
-    time.sleep(0.5)
-    second = processes.start(args)
-    return [(child.wait(timeout=600), child.communicate()[1]) for child in (first, second)]
+    deadline = time.monotonic() + 300
+    while not _held(folder):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()[1][-2000:]
+        time.sleep(0.05)
+    return first, processes.start(args)
 
 
 def test_two_runs_on_one_folder_end_whole_and_equal_and_survive_kill_9(saved, tmp_path):
+    from lorascope.recipes.run import run_experiment
+
     cache = tmp_path / "cache"
-    reference = tmp_path / "reference"
-    duration = processes.run(_run_args(saved.trainable, reference, cache))
+    reference = run_experiment(EXPERIMENT, "quick", tmp_path / "reference", overrides=_overrides(saved.trainable),
+                               cache_dir=cache).out
     expected = _tables(reference)
     assert sum(len(rows) for rows in expected.values()) > 0
 
     # both at once: one waits (and says so), both exit 0, one ledger record per job, the reference's tables
     together = tmp_path / "together"
-    results = _together(_run_args(saved.trainable, together, cache))
-    assert [code for code, _ in results] == [0, 0], results
-    assert sum(WAITING in err for _, err in results) == 1, [err[-500:] for _, err in results]
+    start = time.monotonic()
+    first, second = _pair(_run_args(saved.trainable, together, cache), together)
+    first.wait(timeout=600)
+    duration = time.monotonic() - start
+    results = [(child.wait(timeout=600), child.communicate()[1]) for child in (first, second)]
+    assert [code for code, _ in results] == [0, 0], [err[-2000:] for _, err in results]
+    assert WAITING not in results[0][1] and WAITING in results[1][1], results[1][1][-500:]
     _ledger_whole(together)
     assert _tables(together) == expected
     assert sorted(p.name for p in (together / "ledger").iterdir()) == \
         sorted(p.name for p in (reference / "ledger").iterdir())
 
-    # kill -9 of the worker while the other waits, then of a waiter: the survivor finishes with the same tables
-    for victim in (0, 1):
-        out = tmp_path / f"killed-{victim}"
-        children = [processes.start(_run_args(saved.trainable, out, cache))]
-        time.sleep(0.5)
-        children.append(processes.start(_run_args(saved.trainable, out, cache)))
-        time.sleep(0.6 * duration)
-        os.kill(children[victim].pid, signal.SIGKILL)
-        survivor = children[1 - victim]
-        code = survivor.wait(timeout=600)
-        _, err = survivor.communicate()
-        children[victim].communicate()
-        assert code == 0, err[-2000:]
-        _ledger_whole(out)
-        assert _tables(out) == expected, victim
+    # kill -9 of the working one half-way: the waiting one takes over and ends with the same tables
+    out = tmp_path / "killed"
+    worker, waiter = _pair(_run_args(saved.trainable, out, cache), out)
+    time.sleep(0.5 * duration)
+    os.kill(worker.pid, signal.SIGKILL)  # not yet reaped: the pid is still the child's
+    worker.communicate()
+    code = waiter.wait(timeout=600)
+    err = waiter.communicate()[1]
+    assert code == 0, err[-2000:]
+    _ledger_whole(out)
+    assert _tables(out) == expected

@@ -11,6 +11,7 @@ from pathlib import Path
 from lorascope._version import __version__
 from lorascope.atomic import atomic_write_text, check_out_file
 from lorascope.errors import InputError
+from lorascope.report.budget import check_report_memory
 from lorascope.report.claims import Claim, evaluate_claims
 from lorascope.report.data import Inputs
 from lorascope.report.figures import FigureOptions, all_figures
@@ -50,6 +51,7 @@ def build_report(inputs: Sequence[str | Path], out: str | Path, *, matrix: Seque
     out = Path(out)
     options = FigureOptions(tuple(matrix), per_scan, map_size)
     _check_out(out, png)
+    check_report_memory(inputs)
     if png:
         from lorascope.report.browser import find_browser
 
