@@ -124,7 +124,12 @@ def test_lr_sweep_correlations(tiny, cache_dir, tmp_path):
     grid = result.manifest["settings"]["grid"]
     runs = len(grid["lora_lrs"]) + len(grid["full_lrs"])
     assert len(t["runs"]) == runs and len(points) == runs * result.manifest["settings"]["train"]["epochs"]
-    assert {(c["y"], c["n"]) for c in t["correlations"]} == {("forgetting", len(points)), ("accuracy", len(points))}
+    assert all(isinstance(r["diverged"], bool) for r in t["runs"])  # the tiny model's runs get a flag
+    assert {r["run_id"]: r["diverged"] for r in t["evals"]} == {r["run_id"]: r["diverged"] for r in t["runs"]}
+    counted = [r for r in points if not r["diverged"]]  # diverged runs' evaluations are left out
+    left_out = sum(r["diverged"] for r in t["runs"])
+    assert {(c["y"], c["n"], c["diverged_left_out"]) for c in t["correlations"]} == {
+        ("forgetting", len(counted), left_out), ("accuracy", len(counted), left_out)}
     for c in t["correlations"]:
         if c["rho"] is None:
             assert c["note"]

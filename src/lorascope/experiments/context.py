@@ -12,6 +12,7 @@ from typing import Any
 from lorascope.executor import Job, run_jobs
 from lorascope.experiments import jobs as jobs_module
 from lorascope.experiments.config import Experiment
+from lorascope.experiments.divergence import mark_diverged
 from lorascope.experiments.jobs import train_and_scan
 from lorascope.experiments.ledger import Ledger, job_key
 from lorascope.experiments.rows import merge_tables
@@ -73,7 +74,7 @@ class Context:
         parts = []
         for key, (_, labels) in zip(keys, runs, strict=True):
             parts.append({name: [_labelled(row, labels) for row in rows] for name, rows in results[key].items()})
-        return merge_tables(parts)
+        return mark_diverged(merge_tables(parts))
 
     def run(self, jobs: list[Planned]) -> dict[str, Tables]:
         """Each job's tables by key: recorded ones from the ledger, the rest run on the executor and recorded."""

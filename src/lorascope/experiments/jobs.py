@@ -61,6 +61,17 @@ def trained_matrix_patterns(run_dir: Path) -> tuple[str, ...]:
     return ("^(?:" + "|".join(re.escape(n) for n in names) + r")\.weight$",)
 
 
+def _test_split_facts(config: TrainConfig) -> dict[str, Any]:
+    """Size and majority-class rate of the run's test split (what the divergence rule compares accuracy with)."""
+    from lorascope.evidence.divergence import majority_rate
+    from lorascope.pipelines.train import load_run_task
+
+    test = load_run_task(config).test[:config.test_examples]
+    labelled = config.objective == "classify"
+    return {"test_examples": len(test), "majority_rate": majority_rate([label for _, label in test]) if labelled
+            else None}
+
+
 def train_and_scan(config: TrainConfig, run_dir: str, analysis: AnalysisOptions,
                    cache_dir: str | None) -> dict[str, list[dict[str, Any]]]:
     """Train (or resume, or reuse) one run, then scan its final checkpoint: runs, evals and scan tables."""
@@ -78,7 +89,8 @@ def train_and_scan(config: TrainConfig, run_dir: str, analysis: AnalysisOptions,
                   "task_loss": final["task_loss"], "task_perplexity": final["task_perplexity"],
                   "forgetting": final["forgetting"], "lm_loss": final["lm_loss"],
                   "intruders": final["intruders"], "seconds": final["seconds"],
-                  "run_dir": str(out), "checkpoint": str(out / final["checkpoint"])}],
+                  "run_dir": str(out), "checkpoint": str(out / final["checkpoint"]),
+                  **_test_split_facts(config)}],
         "evals": [{**tag, **{k: v for k, v in row.items() if k not in tag}} for row in result.rows],
     }
     if analysis.scan:

@@ -75,7 +75,9 @@ def run(ctx: Context) -> Tables:
                                  trained_matrix_patterns(run_dir), str(ctx.out / "scaled" / run_dir.name / target),
                                  analysis, ctx.cache_dir)))
     rows = [row for result in ctx.run(jobs).values() for row in result["intervention"]]
+    flags = {row["run_id"]: row.get("diverged") for row in tables["runs"]}
     for row in rows:
+        row["diverged"] = flags.get(row["run_id"])
         row["accuracy_change_pct"] = percent_change(row["accuracy"], row["reference_accuracy"])
         row["task_loss_change_pct"] = percent_change(row["task_loss"], row["reference_task_loss"])
         row["forgetting_change_pct"] = percent_change(row["forgetting"], row["reference_forgetting"])

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 from lorascope.correlation import spearman
 from lorascope.experiments.context import Context, Tables
+from lorascope.experiments.divergence import kept
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,18 @@ FIGURES = {
 
 def correlations(evals: list[dict], scope: str) -> list[dict]:
     """Spearman of intruders vs forgetting and vs the task quality (accuracy, or the task loss of lm runs) over
-    the evaluations after step 0."""
-    points = [row for row in evals if row["step"] > 0]
+    the evaluations after step 0 of the runs not flagged diverged (the note names how many runs were left out)."""
+    points = [row for row in kept(evals) if row["step"] > 0]
+    left_out = sorted({row["run_id"] for row in evals if row.get("diverged") is True})
     quality = points[0].get("quality_metric") or "accuracy" if points else "accuracy"
     out = []
     for target in ("forgetting", quality):
         stat = spearman([r["intruders"] for r in points], [r[target] for r in points])
-        out.append({"scope": scope, "x": "intruders", "y": target, **asdict(stat)})
+        row = {"scope": scope, "x": "intruders", "y": target, **asdict(stat), "diverged_left_out": len(left_out)}
+        if left_out:
+            row["note"] = "; ".join(filter(None, [stat.note, f"{len(left_out)} diverged run(s) left out: "
+                                                  + ", ".join(left_out)]))
+        out.append(row)
     return out
 
 

@@ -47,6 +47,20 @@ def _groups(rows: Sequence[dict], columns: Sequence[str]) -> dict[tuple, list[di
     return out
 
 
+def _split_diverged(groups: dict[tuple, list[dict]], apart: bool) -> list[tuple[tuple[tuple, bool], list[dict]]]:
+    """((series key, diverged), rows) per series: the rows of diverged runs split off when `apart`."""
+    out = []
+    for key, group in groups.items():
+        if not apart:
+            out.append(((key, False), group))
+            continue
+        for flag in (False, True):
+            part = [r for r in group if (r.get("diverged") is True) == flag]
+            if part:
+                out.append(((key, flag), part))
+    return out
+
+
 def _xy_panels(run: RunData, name: str, spec: dict, rows: Sequence[dict]) -> list[Panel]:
     x, y = spec["x"], spec["y"]
     series_cols, facet_cols = _as_list(spec.get("series")), _as_list(spec.get("facet"))
@@ -54,21 +68,22 @@ def _xy_panels(run: RunData, name: str, spec: dict, rows: Sequence[dict]) -> lis
     keys = list(_groups(rows, series_cols))
     colors = {k: categorical(i) for i, k in enumerate(keys)}
     panels: list[Panel] = []
+    apart = any(r.get("diverged") is True for r in rows)  # diverged runs: their own hollow series
     for facet_rows in _groups(rows, facet_cols).values():
         series = []
-        for key, group in _groups(facet_rows, series_cols).items():
+        for (key, flag), group in _split_diverged(_groups(facet_rows, series_cols), apart):
             points = sorted(((_number(r.get(x)), _number(r.get(y)), r) for r in group),
                             key=lambda p: (p[0] is None, p[0] or 0.0))
             points = [p for p in points if p[0] is not None]
             if not points:
                 continue
-            label = _label(group[0], series_cols) if series_cols else y
+            label = (_label(group[0], series_cols) if series_cols else y) + (" (diverged)" if flag else "")
             tips = tuple(f"{label}\n{x} = {fmt(px)}: {y} {fmt(py)}"
                          + (f" ± {fmt(_number(r.get(error)))}" if error and _number(r.get(error)) is not None else "")
                          for px, py, r in points)
-            skey = f"{run.label}|{name}|{'/'.join(key)}"
+            skey = f"{run.label}|{name}|{'/'.join(key)}" + ("|diverged" if flag else "")
             series.append(Series(skey, label, colors[key], tuple(p[0] for p in points), tuple(p[1] for p in points),
-                                 tips=tips))
+                                 tips=tips, hollow=flag))
         if not series:
             continue
         hline = None

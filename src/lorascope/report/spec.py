@@ -17,6 +17,7 @@ class Series:
     tips: tuple[str, ...] = ()  # hover text per point (default: name, x, y)
     marked: tuple[int, ...] = ()  # indices of points drawn as intruders
     mode: str = "line"  # "line" (line with dots) or "points"
+    hollow: bool = False  # open markers and no line: runs flagged diverged, drawn apart from the evidence
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def _y_scale(panel: XYPanel, y0: float, y1: float) -> tuple[Scale, list[tuple[fl
 def _series(s: Series, sx: Scale, sy: Scale, many: bool) -> str:
     out = [f'<g class="series" data-key="{esc(s.key)}">']
     pts = [(sx(x), None if y is None else sy(y)) for x, y in zip(s.x, s.y, strict=True)]
-    if s.mode == "line":
+    if s.mode == "line" and not s.hollow:
         d, pen = [], "M"
         for px, py in pts:
             if py is None:
@@ -61,7 +61,8 @@ def _series(s: Series, sx: Scale, sy: Scale, many: bool) -> str:
             continue
         tip = s.tips[i] if i < len(s.tips) else f"{s.name}\nx = {fmt(s.x[i])}, y = {fmt(s.y[i])}"
         cls = "pt scatter" if s.mode == "points" else "pt"
-        out.append(f'<circle class="{cls}" cx="{num(px)}" cy="{num(py)}" r="{radius}" fill="{s.color}" '
+        paint = f'fill="none" stroke="{s.color}" stroke-width="1.5"' if s.hollow else f'fill="{s.color}"'
+        out.append(f'<circle class="{cls}" cx="{num(px)}" cy="{num(py)}" r="{radius}" {paint} '
                    f'data-tip="{esc(tip)}"/>')
     for i in s.marked:
         if i < len(pts) and pts[i][1] is not None:
