@@ -49,16 +49,20 @@ def test_writes_one_run_folder_per_recipe_a_report_and_claims(done):
     assert toy["holds"] is True
 
 
-def test_claim_5_1_is_the_max_over_full_runs_in_the_tables(done):
+def test_claim_5_1_reads_only_matched_runs_that_did_not_diverge(done):
     _, result, _ = done
-    rows = []
+    runs = []
     for folder in result.run_folders:
-        path = folder / "tables" / "epsilon_sweep.parquet"
-        if path.is_file() and folder.name in ("rank_sweep", "lr_sweep"):
-            rows += [r for r in read_table(path) if r["method"] == "full" and abs(r["epsilon"] - 0.5) < 1e-9]
+        if folder.name in ("rank_sweep", "lr_sweep"):
+            runs += read_table(folder / "tables" / "runs.parquet")
+    assert runs and all(r["diverged"] in (True, False, None) for r in runs)
     claim = next(c for c in result.claims if c.id == "5.1")
-    assert rows and claim.measured.startswith(f"max {max(r['intruders'] for r in rows)} over {len(rows)}")
-    assert claim.holds == (max(r["intruders"] for r in rows) == 0)
+    assert "quality-matched" in claim.rule and "bootstrap interval" in claim.rule
+    if any(r["diverged"] for r in runs):
+        assert "diverged run(s) left out" in claim.note
+    kept = [r for r in runs if not r["diverged"]]
+    if not any(r["method"] == "full" for r in kept) or not any(r["method"] == "lora" for r in kept):
+        assert claim.holds is None and "no quality-matched" in claim.note
 
 
 def test_report_has_the_claims_table_and_links_to_existing_figures(done):

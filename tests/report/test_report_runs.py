@@ -41,6 +41,21 @@ def test_run_folder_figures_follow_their_specs(tmp_path):
     assert len(table.rows) == 4 and table.rows[0] == ("0", "0", "-30")
 
 
+def test_diverged_runs_are_drawn_apart_as_hollow_points():
+    from lorascope.report.svg_xy import render_xy
+
+    rows = [{"run_id": rid, "method": "lora", "rank": 8, "epsilon": eps, "intruders": n, "diverged": bad}
+            for rid, bad, n in (("good", False, 2), ("bad", True, 37)) for eps in (0.5, 0.9)]
+    run = RunData(path=None, label="rs", recipe="rank_sweep", profile="quick", description="",  # type: ignore[arg-type]
+                  figures={"fig4": {"table": "epsilon_sweep", "x": "epsilon", "y": "intruders", "series": ["rank"]}},
+                  tables={"epsilon_sweep": tuple(rows)})
+    ((panel,),) = [f.panels for f in run_figures([run])]
+    assert [(s.name, s.hollow, s.y) for s in panel.series] == [("rank 8", False, (2.0, 2.0)),
+                                                               ("rank 8 (diverged)", True, (37.0, 37.0))]
+    svg = render_xy(panel)
+    assert svg.count('fill="none" stroke=') == 2 and svg.count('class="line"') == 1
+
+
 def test_broken_run_folders_are_input_errors_naming_the_file(tmp_path):
     folder = write_run_folder(tmp_path / "sweep")
     (folder / "tables" / "intervention.parquet").write_bytes(b"not parquet")
@@ -54,24 +69,66 @@ def test_broken_run_folders_are_input_errors_naming_the_file(tmp_path):
         load_inputs([folder])
 
 
-def test_full_fine_tuning_claim_holds_only_when_every_count_is_zero():
-    def sweep(counts):
-        return _run("rank_sweep", epsilon_sweep=[{"method": "full", "epsilon": 0.5, "intruders": c} for c in counts]
-                    + [{"method": "full", "epsilon": 0.9, "intruders": 7}])
-    assert full_has_none([sweep([0, 0])]).holds is True
-    assert full_has_none([sweep([0, 2])]).holds is False
+def _matched_sweep(full_counts, lora_counts, full_acc=0.80, lora_acc=0.81, **extra) -> RunData:
+    """A rank_sweep whose full and LoRA runs (one per seed) end at the given accuracies and intruder counts."""
+    runs, sweep = [], []
+    for method, counts, acc in (("full", full_counts, full_acc), ("lora", lora_counts, lora_acc)):
+        for seed, count in enumerate(counts):
+            run_id = f"{method}-s{seed}"
+            runs.append({"run_id": run_id, "method": method, "rank": 8 if method == "lora" else None,
+                         "alpha": 16.0, "lr": 1e-3, "seed": seed, "task": "t", "model": "m",
+                         "alpha_rule": "2r" if method == "lora" else None, "quality_metric": "accuracy",
+                         "accuracy": acc, "diverged": False, **extra.get(run_id, {})})
+            sweep += [{"run_id": run_id, "method": method, "rank": runs[-1]["rank"], "epsilon": eps,
+                       "intruders": count if eps == 0.5 else 7} for eps in (0.5, 0.9)]
+    return _run("rank_sweep", runs=runs, epsilon_sweep=sweep)
+
+
+def test_full_fine_tuning_claim_reads_the_interval_over_matched_runs():
+    assert full_has_none([_matched_sweep([0, 0, 0], [3, 4, 5])]).holds is True
+    assert full_has_none([_matched_sweep([3, 4, 5], [3, 4, 5])]).holds is False
+    claim = full_has_none([_matched_sweep([0, 0, 3], [3, 4, 5])])
+    assert claim.holds is None and "CI [" in claim.measured  # the interval straddles 1
+    claim = full_has_none([_matched_sweep([0], [3])])
+    assert claim.holds is None and "needs ≥ 3" in claim.note  # one seed: no interval
     assert full_has_none([_run("continual")]) is None  # not covered: no claim at all
 
 
-def test_intervention_claim_reads_the_percent_changes():
-    def run(acc, fgt):
+def test_claims_compare_only_quality_matched_runs_and_say_why_none_matched():
+    claim = full_has_none([_matched_sweep([0, 0, 0], [3, 4, 5], lora_acc=0.85)])  # 5 points apart
+    assert claim.holds is None and "no quality-matched" in claim.note and "full 0.8" in claim.note
+    claim = full_has_none([_matched_sweep([0, 0, 0], [3, 4, 5], lora_acc=0.819)])  # 1.9 points: matched
+    assert claim.holds is True and "accuracy 0.819 vs full 0.8" in claim.measured
+    assert "2 accuracy points" in claim.rule
+
+
+def test_diverged_runs_are_left_out_of_the_claims_and_named_in_the_note():
+    bad = {f"lora-s{i}": {"diverged": True} for i in range(3)}
+    lora = _matched_sweep([0, 0, 0], [3, 4, 5], **bad)
+    (claim,) = [c for c in evaluate_claims([lora]) if c.id == "5.2"]
+    assert claim.holds is None and "3 diverged run(s) left out" in claim.note and "lora-s0" in claim.note
+    (claim,) = [c for c in evaluate_claims([_matched_sweep([0, 0, 0], [3, 4, 5])]) if c.id == "5.2"]
+    assert claim.holds is True and claim.note == ""
+
+
+def test_forgetting_claim_uses_the_matched_differences():
+    extra = {**{f"full-s{i}": {"forgetting": 0.5 + 0.01 * i} for i in range(3)},
+             **{f"lora-s{i}": {"forgetting": 0.1 + 0.02 * i} for i in range(3)}}
+    (claim,) = [c for c in evaluate_claims([_matched_sweep([0, 0, 0], [3, 4, 5], **extra)]) if c.id == "5.6"]
+    assert claim.holds is True and claim.measured.startswith("forgetting full − LoRA: 0.39 ± 0.01, 95 % CI [")
+
+
+def test_intervention_claim_reads_the_interval_of_the_percent_changes():
+    def run(acc, fgts):
         return _run("intervention", intervention=[
-            {"target": "top-intruder", "lambda": 0.7, "accuracy_change_pct": acc, "forgetting_change_pct": fgt},
+            *({"run_id": f"r{i}", "target": "top-intruder", "lambda": 0.7, "accuracy_change_pct": acc,
+               "forgetting_change_pct": f} for i, f in enumerate(fgts)),
             {"target": "neighbour", "lambda": 0.7, "accuracy_change_pct": 0.0, "forgetting_change_pct": 5.0}])
-    assert scaling_reduces_forgetting([run(-0.2, -30.0)]).holds is True
-    assert scaling_reduces_forgetting([run(-3.0, -30.0)]).holds is False  # costs accuracy
-    assert scaling_reduces_forgetting([run(0.0, 4.0)]).holds is False  # forgetting rose
-    assert scaling_reduces_forgetting([run(None, -30.0)]).holds is None
+    assert scaling_reduces_forgetting([run(-0.2, [-30.0, -25.0, -35.0])]).holds is True
+    assert scaling_reduces_forgetting([run(-3.0, [-30.0, -25.0, -35.0])]).holds is False  # costs accuracy
+    assert scaling_reduces_forgetting([run(0.0, [4.0, 5.0, 6.0])]).holds is False  # forgetting rose
+    assert scaling_reduces_forgetting([run(0.0, [-30.0, 5.0, 20.0])]).holds is None  # interval straddles 0
+    assert scaling_reduces_forgetting([run(0.0, [-30.0])]).holds is None  # one run: no interval
 
 
 def test_highest_lr_claim_compares_the_top_lr_lora_run_with_every_full_run():
@@ -115,7 +172,8 @@ def test_report_of_a_run_folder_has_its_claims_table(tmp_path):
     extra = Claim("9.9", "extra", "p", "m", None, "r")
     report = build_report([folder], tmp_path / "r.html", extra_claims=(extra,))
     assert [c.id for c in report.claims] == ["5.1", "5.2", "9.9"]
-    assert [c.holds for c in report.claims] == [True, True, None]
+    assert [c.holds for c in report.claims] == [None, None, None]  # no runs table: nothing quality-matched
+    assert all("no quality-matched" in c.note for c in report.claims[:2])
     html = report.html.read_text()
-    assert html.count('<tr data-claim="') == 3 and 'class="holds-true"' in html and 'class="holds-null"' in html
+    assert html.count('<tr data-claim="') == 3 and 'class="holds-null"' in html
     assert f'href="#fig-{figure_id("sweep", "fig4_intruders_vs_epsilon")}"' in html

@@ -12,6 +12,10 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+from lorascope.evidence.divergence import RULE as DIVERGENCE
+from lorascope.evidence.interval import MIN_N, Interval, bootstrap_interval, rule_text, verdict
+from lorascope.evidence.matching import RULE as MATCH
+from lorascope.evidence.matching import Pair, match_pairs
 from lorascope.report.common import fmt
 from lorascope.report.data import RunData
 from lorascope.report.fig_runs import figure_id
@@ -53,42 +57,107 @@ def _mean(values: Sequence[float]) -> float | None:
     return statistics.fmean(vals) if vals else None
 
 
+def _quality(row: dict) -> object:
+    return row.get(row.get("quality_metric") or "accuracy")
+
+
 def _lora_name(row: dict) -> str:
     return f"LoRA r={row.get('rank')} α={fmt(row.get('alpha'))} lr={fmt(row.get('lr'))}"
 
 
+def _diverged(rows: Sequence[dict]) -> list[str]:
+    return sorted({str(r.get("run_id")) for r in rows if r.get("diverged") is True})
+
+
+def _kept(rows: Sequence[dict]) -> list[dict]:
+    return [r for r in rows if r.get("diverged") is not True]
+
+
+def _left_out_note(run_ids: Sequence[str]) -> str:
+    if not run_ids:
+        return ""
+    return f"{len(run_ids)} diverged run(s) left out ({DIVERGENCE.describe()}): {', '.join(run_ids)}"
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def _matched(runs: Sequence[RunData], *recipes: str) -> tuple[list[tuple[RunData, Pair]], list[str], str]:
+    """Quality-matched (LoRA, full) pairs of the recipes' run folders, the diverged run ids, and why none matched."""
+    pairs, diverged, why = [], [], []
+    for run in _runs(runs, *recipes):
+        rows = run.rows("runs")
+        diverged += _diverged(rows)
+        found = match_pairs(rows, MATCH)
+        pairs += [(run, pair) for pair in found]
+        if not found:
+            full = [fmt(_quality(r), 3) for r in _kept(rows) if r.get("method") == "full"]
+            lora = [fmt(_quality(r), 3) for r in _kept(rows) if r.get("method") == "lora"]
+            why.append(f"{run.label}: full {', '.join(full) or 'none'} vs LoRA {', '.join(lora) or 'none'}")
+    reason = "" if pairs else ("no quality-matched LoRA/full pair (" + MATCH.describe() + "); final quality "
+                               + "; ".join(why))
+    return pairs, diverged, reason
+
+
+def _count_at_eps(run: RunData, run_id: str) -> int | None:
+    rows = [r for r in _at_eps(run) if r.get("run_id") == run_id]
+    return int(rows[0]["intruders"]) if rows else None
+
+
+def _matched_values(pairs: Sequence[tuple[RunData, Pair]], limit: int = 4) -> str:
+    parts = [f"{_lora_name(p.lora)}: {p.text()}" for _, p in pairs[:limit]]
+    return "matched " + "; ".join(parts) + (f"; … {len(pairs) - limit} more" if len(pairs) > limit else "")
+
+
 def full_has_none(runs: Sequence[RunData]) -> Claim | None:
-    """5.1: full fine-tuning creates no intruders."""
-    rows = [(run, row) for run in _runs(runs, "rank_sweep", "lr_sweep", "seeds", "only_b")
-            for row in _at_eps(run) if row.get("method") == "full"]
-    if not rows:
+    """5.1: full fine-tuning creates no intruders (full fine-tunes quality-matched to a LoRA run)."""
+    recipes = ("rank_sweep", "lr_sweep", "seeds", "only_b")
+    if not any(r.get("method") == "full" for run in _runs(runs, *recipes) for r in (*run.rows("runs"),
+                                                                                       *_at_eps(run))):
         return None
-    counts = [int(row["intruders"]) for _, row in rows]
+    pairs, diverged, why = _matched(runs, *recipes)
+    counts = {}
+    for run, pair in pairs:
+        count = _count_at_eps(run, pair.full["run_id"])
+        if count is not None:
+            counts[(run.label, pair.full["run_id"])] = count
+    iv = bootstrap_interval(list(counts.values()))
+    figure = next((figure_id(run.label, "fig4_intruders_vs_epsilon") for run in _runs(runs, "rank_sweep")), None)
     return Claim("5.1", "Full fine-tuning creates no intruder dimensions", "0 (every epoch, every task)",
-                 f"max {max(counts)} over {len(counts)} full fine-tune(s)", max(counts) == 0,
-                 f"every full fine-tune has 0 intruders at k = 10, ε = {EPSILON}",
-                 figure=figure_id(rows[0][0].label, "fig4_intruders_vs_epsilon"))
+                 f"intruders of matched full fine-tunes: {iv.text()}" + (f" ({_matched_values(pairs)})" if pairs
+                                                                        else ""),
+                 verdict(iv, "<", 1.0) if counts else None,
+                 rule_text("<", 1.0, f"intruder count (k = 10, ε = {EPSILON}) of the full fine-tunes that have a "
+                           "quality-matched LoRA run") + "; " + MATCH.describe(),
+                 note=_join(why, _left_out_note(diverged), _few(iv)), figure=figure)
+
+
+def _few(iv: Interval) -> str:
+    return "" if iv.n >= MIN_N else f"{iv.n} value(s): an interval needs ≥ {MIN_N} (more seeds)"
 
 
 def lora_has_some(runs: Sequence[RunData]) -> Claim | None:
-    """5.2: low-rank LoRA creates intruders."""
-    rows = [(run, row) for run in _runs(runs, "rank_sweep") for row in _at_eps(run)
-            if row.get("method") == "lora" and isinstance(row.get("rank"), int) and row["rank"] <= 16]
-    if not rows:
+    """5.2: low-rank LoRA creates intruders (LoRA runs quality-matched to a full fine-tune)."""
+    if not any(r.get("method") == "lora" for run in _runs(runs, "rank_sweep", "seeds")
+               for r in (*run.rows("runs"), *_at_eps(run))):
         return None
-    parts = [f"{_lora_name(row)}: {row['intruders']}" for _, row in rows]
-    counts = [int(row["intruders"]) for _, row in rows]
+    pairs, diverged, why = _matched(runs, "rank_sweep", "seeds")
+    low = [(run, p) for run, p in pairs if isinstance(p.lora.get("rank"), int) and p.lora["rank"] <= 16]
+    counts = [c for c in (_count_at_eps(run, p.lora["run_id"]) for run, p in low) if c is not None]
+    iv = bootstrap_interval(counts)
+    parts = "; ".join(f"{_lora_name(p.lora)}: {_count_at_eps(run, p.lora['run_id'])} ({p.text()})" for run, p in low)
+    figure = next((figure_id(run.label, "fig4_intruders_vs_epsilon") for run in _runs(runs, "rank_sweep")), None)
     return Claim("5.2", "LoRA at rank ≤ 16 creates intruder dimensions", "> 0 on all six tasks (r = 1…16, α = 2r)",
-                 "; ".join(parts), all(c > 0 for c in counts),
-                 f"every LoRA run with r ≤ 16 has > 0 intruders at k = 10, ε = {EPSILON}",
-                 note="" if all(c > 0 for c in counts) else
-                 "runs with 0 changed the weights too little at this learning rate and step count",
-                 figure=figure_id(rows[0][0].label, "fig4_intruders_vs_epsilon"))
+                 f"{iv.text()}" + (f" — {parts}" if parts else ""), verdict(iv, ">", 0.0) if counts else None,
+                 rule_text(">", 0.0, f"intruder count (k = 10, ε = {EPSILON}) of LoRA runs with r ≤ 16 that have a "
+                           "quality-matched full fine-tune") + "; " + MATCH.describe(),
+                 note=_join(why if not low else "", _left_out_note(diverged), _few(iv)), figure=figure)
 
 
 def high_rank_fewer(runs: Sequence[RunData]) -> Claim | None:
     """5.3: with α = 2r, rank 64 has no or very few intruders, fewer than low ranks."""
-    rows = [(run, row) for run in _runs(runs, "rank_sweep") for row in _at_eps(run)
+    rows = [(run, row) for run in _runs(runs, "rank_sweep") for row in _kept(_at_eps(run))
             if row.get("method") == "lora" and row.get("alpha_rule") == "2r"]
     high = [row for _, row in rows if isinstance(row.get("rank"), int) and row["rank"] >= 64]
     low = [row for _, row in rows if isinstance(row.get("rank"), int) and row["rank"] <= 8]
@@ -97,8 +166,9 @@ def high_rank_fewer(runs: Sequence[RunData]) -> Claim | None:
     hi, lo = _mean([r["intruders"] for r in high]), _mean([r["intruders"] for r in low])
     return Claim("5.3", "With α = 2r, high rank (64) looks like full fine-tuning", "r = 64: none or very few",
                  f"r ≥ 64: {fmt(hi)} on average; r ≤ 8: {fmt(lo)}", hi < lo,
-                 "mean count at r ≥ 64 below the mean at r ≤ 8", figure=figure_id(rows[0][0].label,
-                                                                             "fig4_intruders_vs_epsilon"))
+                 "mean count at r ≥ 64 below the mean at r ≤ 8 (diverged runs left out)",
+                 note=_left_out_note(sorted({d for run, _ in rows for d in _diverged(run.rows("runs"))})),
+                 figure=figure_id(rows[0][0].label, "fig4_intruders_vs_epsilon"))
 
 
 def _correlation(runs: Sequence[RunData], target: str) -> tuple[RunData, dict] | None:
@@ -139,7 +209,7 @@ def not_with_accuracy(runs: Sequence[RunData]) -> Claim | None:
 def highest_lr_forgets_more(runs: Sequence[RunData]) -> Claim | None:
     """5.5: in the lr sweep, the highest-lr LoRA run forgets more than full fine-tuning."""
     for run in _runs(runs, "lr_sweep"):
-        rows = [r for r in run.rows("runs") if r.get("forgetting") is not None and r.get("lr") is not None]
+        rows = [r for r in _kept(run.rows("runs")) if r.get("forgetting") is not None and r.get("lr") is not None]
         lora = [r for r in rows if r.get("method") == "lora"]
         full = [r for r in rows if r.get("method") == "full"]
         if lora and full:
@@ -148,29 +218,59 @@ def highest_lr_forgets_more(runs: Sequence[RunData]) -> Claim | None:
             return Claim("5.5c", "The highest-lr LoRA forgets more than full fine-tuning (lr sweep)",
                          "higher pseudo-loss than full FT", f"{_lora_name(top)}: {fmt(top['forgetting'], 3)}; full "
                          f"fine-tuning at most {fmt(most, 3)}", top["forgetting"] > most,
-                         "final forgetting of the highest-lr LoRA run above every full run's",
+                         "final forgetting of the highest-lr LoRA run above every full run's (diverged runs "
+                         "left out)", note=_left_out_note(_diverged(run.rows("runs"))),
                          figure=figure_id(run.label, "fig7_forgetting_per_epoch"))
     return None
 
 
+def _paired(runs: Sequence[RunData], value: Callable[[RunData, dict], float | None], *recipes: str,
+            alpha_rule: str | None = None) -> tuple[list[tuple[RunData, Pair, float, float]], list[str], str]:
+    """(run, pair, LoRA value, full value) of each matched pair where both values exist."""
+    pairs, diverged, why = _matched(runs, *recipes)
+    out = []
+    for run, pair in pairs:
+        if alpha_rule is not None and pair.lora.get("alpha_rule") != alpha_rule:
+            continue
+        lo, fu = value(run, pair.lora), value(run, pair.full)
+        if lo is not None and fu is not None:
+            out.append((run, pair, lo, fu))
+    return out, diverged, why
+
+
+def _row_value(column: str) -> Callable[[RunData, dict], float | None]:
+    def get(run: RunData, row: dict) -> float | None:
+        value = row.get(column)
+        return float(value) if isinstance(value, (int, float)) else None
+    return get
+
+
+def _matrix_mean(column: str) -> Callable[[RunData, dict], float | None]:
+    def get(run: RunData, row: dict) -> float | None:
+        return _mean([m.get(column) for m in run.rows("matrices") if m.get("run_id") == row.get("run_id")])
+    return get
+
+
+def _pair_parts(found: Sequence[tuple[RunData, Pair, float, float]], what: str, limit: int = 4) -> str:
+    parts = [f"{_lora_name(p.lora)} {fmt(lo, 3)} vs full {fmt(fu, 3)} ({p.text()})" for _, p, lo, fu in found[:limit]]
+    more = f"; … {len(found) - limit} more" if len(found) > limit else ""
+    return f"{what} per matched pair: " + "; ".join(parts) + more if parts else ""
+
+
 def full_forgets_more(runs: Sequence[RunData]) -> Claim | None:
-    """5.6: full fine-tuning forgets more than α = 2r LoRA."""
-    for run in _runs(runs, "rank_sweep"):
-        rows = run.rows("runs")
-        full = [r for r in rows if r.get("method") == "full" and r.get("forgetting") is not None]
-        lora = [r for r in rows if r.get("method") == "lora" and r.get("alpha_rule") == "2r"
-                and r.get("forgetting") is not None]
-        if full and lora:
-            f, lo = _mean([r["forgetting"] for r in full]), _mean([r["forgetting"] for r in lora])
-            fa, la = _mean([r["accuracy"] for r in full]), _mean([r["accuracy"] for r in lora])
-            return Claim("5.6", "Full fine-tuning forgets more than α = 2r LoRA", "higher pseudo-loss on all six tasks",
-                         f"forgetting (accuracy): full {fmt(f, 3)} ({fmt(fa, 3)}); "
-                         + "; ".join(f"{_lora_name(r)} {fmt(r['forgetting'], 3)} ({fmt(r.get('accuracy'), 3)})"
-                                     for r in lora) + f"; LoRA mean {fmt(lo, 3)} ({fmt(la, 3)})",
-                         f > lo, "mean forgetting (LM loss rise) of full runs above that of α = 2r LoRA runs",
-                         note="accuracies are not matched by construction; compare them", figure=figure_id(
-                             run.label, "fig6b_forgetting"))
-    return None
+    """5.6: full fine-tuning forgets more than α = 2r LoRA, at matched task quality."""
+    rank = _runs(runs, "rank_sweep")
+    if not any(r.get("forgetting") is not None for run in rank for r in run.rows("runs")):
+        return None
+    found, diverged, why = _paired(runs, _row_value("forgetting"), "rank_sweep", "seeds", alpha_rule="2r")
+    iv = bootstrap_interval([fu - lo for _, _, lo, fu in found])
+    return Claim("5.6", "Full fine-tuning forgets more than α = 2r LoRA", "higher pseudo-loss on all six tasks",
+                 f"forgetting full − LoRA: {iv.text()}" + (f" — {_pair_parts(found, 'forgetting')}" if found else ""),
+                 verdict(iv, ">", 0.0) if found else None,
+                 rule_text(">", 0.0, "forgetting difference (full − LoRA, LM-loss rise) over quality-matched pairs")
+                 + "; " + MATCH.describe(),
+                 note=_join(why if not found else "", _left_out_note(diverged), _few(iv)),
+                 figure=figure_id(rank[0].label, "fig6b_forgetting") if rank else None)
 
 
 def _intervention_point(runs: Sequence[RunData], target: str, lam: float) -> tuple[RunData, list[dict]] | None:
@@ -190,15 +290,22 @@ def scaling_reduces_forgetting(runs: Sequence[RunData]) -> Claim | None:
     found = _intervention_point(runs, "top-intruder", 0.7) or _intervention_point(runs, "top-intruder", 0.5)
     if found is None:
         return None
-    run, rows = found
-    lam = rows[0]["lambda"]
-    acc, fgt = _pct(rows, "accuracy_change_pct"), _pct(rows, "forgetting_change_pct")
-    holds = None if acc is None or fgt is None else bool(fgt < 0 and acc >= -1.0)
+    run, all_rows = found
+    rows = _kept(all_rows)
+    lam = all_rows[0]["lambda"]
+    acc = _pct(rows, "accuracy_change_pct")
+    iv = bootstrap_interval([r["forgetting_change_pct"] for r in rows
+                             if isinstance(r.get("forgetting_change_pct"), (int, float))])
+    holds = verdict(iv, "<", 0.0)
+    if holds is True and (acc is None or acc < -1.0):
+        holds = False
     return Claim("5.7", f"Scaling the top intruder by λ = {fmt(lam)} cuts forgetting at ~no accuracy cost",
                  "λ = 0.7 (QQP): accuracy 0.0 %, forgetting −33 %",
-                 f"accuracy {fmt(acc, 3)} %, forgetting {fmt(fgt, 3)} % (mean over {len(rows)} run(s))", holds,
-                 "forgetting change < 0 and accuracy change ≥ −1 %", figure=figure_id(run.label,
-                                                                                    "fig8_forgetting_vs_lambda"))
+                 f"accuracy {fmt(acc, 3)} % (mean), forgetting change {iv.text()} %", holds,
+                 rule_text("<", 0.0, "forgetting change (%) over the scaled runs")
+                 + ", and mean accuracy change ≥ −1 %",
+                 note=_join(_left_out_note(_diverged(all_rows)), _few(iv)),
+                 figure=figure_id(run.label, "fig8_forgetting_vs_lambda"))
 
 
 def neighbour_raises_forgetting(runs: Sequence[RunData]) -> Claim | None:
@@ -206,17 +313,21 @@ def neighbour_raises_forgetting(runs: Sequence[RunData]) -> Claim | None:
     found = _intervention_point(runs, "neighbour", 0.7) or _intervention_point(runs, "neighbour", 0.5)
     if found is None:
         return None
-    run, rows = found
+    run, all_rows = found
+    rows = _kept(all_rows)
+    if not rows:
+        return None
     fgt = _pct(rows, "forgetting_change_pct")
     return Claim("5.7b", "Scaling the neighbouring (non-intruder) vector down raises forgetting", "forgetting rises",
                  f"forgetting {fmt(fgt, 3)} % at λ = {fmt(rows[0]['lambda'])}", None if fgt is None else fgt > 0,
-                 "forgetting change > 0", figure=figure_id(run.label, "fig8_forgetting_vs_lambda"))
+                 "mean forgetting change > 0 (diverged runs left out)", note=_left_out_note(_diverged(all_rows)),
+                 figure=figure_id(run.label, "fig8_forgetting_vs_lambda"))
 
 
 def only_b_fewer(runs: Sequence[RunData]) -> Claim | None:
     """5.9: training only B gives fewer intruders than standard LoRA."""
     for run in _runs(runs, "only_b"):
-        rows = [r for r in _at_eps(run) if r.get("method") == "lora"]
+        rows = [r for r in _kept(_at_eps(run)) if r.get("method") == "lora"]
         frozen = [r["intruders"] for r in rows if r.get("freeze_a")]
         normal = [r["intruders"] for r in rows if not r.get("freeze_a")]
         if frozen and normal:
@@ -268,37 +379,39 @@ def continual_lora_degrades(runs: Sequence[RunData]) -> Claim | None:
 
 
 def effective_rank_gap(runs: Sequence[RunData]) -> Claim | None:
-    """5.12: the effective rank of full fine-tuning's ΔW far exceeds LoRA's."""
-    for run in _runs(runs, "rank_sweep"):
-        rows = run.rows("matrices")
-        full = _mean([r.get("effective_rank") for r in rows if r.get("method") == "full"])
-        by_rank: dict[int, float] = {}
-        for rank in sorted({r.get("rank") for r in rows if r.get("method") == "lora" and r.get("rank")}):
-            value = _mean([r.get("effective_rank") for r in rows
-                           if r.get("method") == "lora" and r.get("rank") == rank])
-            if value is not None:
-                by_rank[rank] = value
-        if full is not None and by_rank:
-            parts = ", ".join(f"r={k}: {fmt(v, 3)}" for k, v in by_rank.items())
-            return Claim("5.12", "Full fine-tuning's update has a far higher effective rank than LoRA's",
-                         "full > 400; LoRA r = 8/16 far lower", f"mean per matrix: full {fmt(full, 4)}; LoRA {parts}",
-                         full > max(by_rank.values()), "full's mean effective rank above every LoRA rank's",
-                         figure=figure_id(run.label, "fig14_effective_rank"))
-    return None
+    """5.12: the effective rank of full fine-tuning's ΔW far exceeds LoRA's, at matched task quality."""
+    rank = _runs(runs, "rank_sweep")
+    if not any(r.get("effective_rank") is not None for run in rank for r in run.rows("matrices")):
+        return None
+    found, diverged, why = _paired(runs, _matrix_mean("effective_rank"), "rank_sweep", "seeds")
+    iv = bootstrap_interval([fu - lo for _, _, lo, fu in found])
+    return Claim("5.12", "Full fine-tuning's update has a far higher effective rank than LoRA's",
+                 "full > 400; LoRA r = 8/16 far lower",
+                 f"mean effective rank per matrix, full − LoRA: {iv.text()}"
+                 + (f" — {_pair_parts(found, 'effective rank')}" if found else ""),
+                 verdict(iv, ">", 0.0) if found else None,
+                 rule_text(">", 0.0, "difference of the per-matrix mean effective rank of ΔW (full − LoRA) over "
+                           "quality-matched pairs") + "; " + MATCH.describe(),
+                 note=_join(why if not found else "", _left_out_note(diverged), _few(iv)),
+                 figure=figure_id(rank[0].label, "fig14_effective_rank"))
 
 
 def update_norm_ratio(runs: Sequence[RunData]) -> Claim | None:
-    """5.14: LoRA's ΔW is larger in norm than full fine-tuning's."""
-    for run in _runs(runs, "rank_sweep"):
-        rows = run.rows("matrices")
-        full = _mean([r.get("fro_norm") for r in rows if r.get("method") == "full"])
-        lora = _mean([r.get("fro_norm") for r in rows if r.get("method") == "lora"])
-        if full and lora:
-            return Claim("5.14", "LoRA's update is larger in norm than full fine-tuning's", "about 16× (0.002839 vs "
-                         "0.000172)", f"{fmt(lora / full, 3)}× (mean Frobenius norm per matrix)", lora > full,
-                         "LoRA's mean ‖ΔW‖_F above full fine-tuning's",
-                         note="learning rates differ between the methods, as in the paper")
-    return None
+    """5.14: LoRA's ΔW is larger in norm than full fine-tuning's, at matched task quality."""
+    rank = _runs(runs, "rank_sweep")
+    if not any(r.get("fro_norm") for run in rank for r in run.rows("matrices")):
+        return None
+    found, diverged, why = _paired(runs, _matrix_mean("fro_norm"), "rank_sweep", "seeds")
+    found = [f for f in found if f[3] > 0]
+    iv = bootstrap_interval([lo / fu for _, _, lo, fu in found])
+    return Claim("5.14", "LoRA's update is larger in norm than full fine-tuning's", "about 16× (0.002839 vs "
+                 "0.000172)", f"‖ΔW‖_F ratio LoRA / full: {iv.text()}"
+                 + (f" — {_pair_parts(found, 'mean ‖ΔW‖_F')}" if found else ""),
+                 verdict(iv, ">", 1.0) if found else None,
+                 rule_text(">", 1.0, "ratio of the per-matrix mean Frobenius norms (LoRA / full) over "
+                           "quality-matched pairs") + "; " + MATCH.describe(),
+                 note=_join(why if not found else "", _left_out_note(diverged), _few(iv),
+                            "learning rates differ between the methods, as in the paper"))
 
 
 def toy_spike(runs: Sequence[RunData]) -> Claim | None:
