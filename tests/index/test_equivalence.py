@@ -58,7 +58,11 @@ def test_conv1d_orientation_of_index_matches_the_scan(tmp_path, decompositions):
 
 
 def test_warm_paths_use_the_fast_solvers_and_decompose_no_dense_matrix(tmp_path):
-    """Warm adapter: the structured path; warm checkpoint: Krylov top-k. No SVD/eigh of W, W_t or a Gram."""
+    """Warm adapter: the structured path; warm checkpoint: Krylov top-k. With the cost model sent to the iterative
+    paths (its choice for large matrices), no SVD/eigh of W, W_t, a Gram matrix or the projected problem runs."""
+    import lorascope.spectral.topk as topk
+    from lorascope.spectral.cost import Plan
+
     model = small_model(tmp_path)  # 300 × 400 and 400 × 300: Krylov bases stay ≤ 240 columns
     cache = tmp_path / "cache"
     lorascope.scan(model.base, model.adapter, cache_dir=cache)
@@ -71,18 +75,27 @@ def test_warm_paths_use_the_fast_solvers_and_decompose_no_dense_matrix(tmp_path)
             return real(A, *args, **kwargs)
         return wrapped
 
+    iterative = Plan("iterative", 1.0, 1.0, 10**9)
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(topk, "plan_projected", lambda *a, **kw: iterative)
+        mp.setattr(topk, "plan_dense_matrix", lambda *a, **kw: iterative)
         for name in ("svd", "eigh", "svdvals", "eigvalsh"):
             mp.setattr(torch.linalg, name, watch(name, getattr(torch.linalg, name)))
         mp.setattr(scipy.linalg, "eigh", watch("scipy.eigh", scipy.linalg.eigh))
         warm = lorascope.scan(model.base, model.adapter, cache_dir=cache)
-    assert big == []
-    # "lowrank" (structured, from the stored base), or "krylov" when that result was polished on the real W_t
-    assert {m.analysis.solver for m in warm.matrices} <= {"lowrank", "krylov"}
-    assert "lowrank" in {m.analysis.solver for m in warm.matrices}
-    # (a checkpoint's update statistics need all singular values of the dense ΔW, so no watch there)
-    full = lorascope.scan(model.base, model.full, cache_dir=cache)
-    assert {m.analysis.solver for m in full.matrices} == {"krylov"}
+        assert big == []
+        # "lowrank" (structured, from the stored base), or "krylov" when that result was polished on the real W_t
+        assert {m.analysis.solver for m in warm.matrices} <= {"lowrank", "krylov"}
+        assert "lowrank" in {m.analysis.solver for m in warm.matrices}
+        # (a checkpoint's update statistics need all singular values of the dense ΔW, so no watch there)
+        full = lorascope.scan(model.base, model.full, cache_dir=cache)
+        assert {m.analysis.solver for m in full.matrices} == {"krylov"}
+    # At these sizes the cost model itself picks the dense paths (see spectral/cost.py), with the same verdicts.
+    auto = lorascope.scan(model.base, model.adapter, cache_dir=cache)
+    assert {m.analysis.solver for m in auto.matrices} == {"lowrank-dense"}
+    assert [[t.intruder for t in m.analysis.top] for m in auto.matrices] == \
+        [[t.intruder for t in m.analysis.top] for m in warm.matrices]
+    assert {m.analysis.solver for m in lorascope.scan(model.base, model.full, cache_dir=cache).matrices} == {"dense"}
 
 
 def test_unwritable_cache_dir_still_scans_with_a_warning(tmp_path):

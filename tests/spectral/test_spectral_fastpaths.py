@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import pytest
@@ -56,20 +57,32 @@ def _verdicts(found, U_base: torch.Tensor) -> _Verdicts:
     return _Verdicts(top, sum(t.intruder for t in top), counts_over_epsilon(cos, EPSILONS))
 
 
+# Which path each forced solver must take on a resolvable case: (LowRankUpdate with a base, dense W_tuned).
+PATHS = {"dense": ("lowrank-dense", "dense"), "iterative": ("lowrank", "krylov")}
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_fast_paths_match_reference(case: Case):
     Wt = merged(case.W0, case.tuned)
     ref = reference_intruders(case.W0, Wt, case.k, 0.5)
-    # The pipeline's entry point: gram base + "lowrank" for a LowRankUpdate, "krylov" for a dense W_tuned.
-    got = analyze_matrix(case.W0, case.tuned, k=case.k, epsilon=0.5, epsilons=EPSILONS)
-    _assert_matches_reference(case, got, ref, got.solver)
-    # These cases are all resolvable: the fast solvers themselves must have produced the answer.
-    assert got.solver == ("lowrank" if isinstance(case.tuned, LowRankUpdate) else "krylov")
-    # Without a base spectrum: matrix-free Krylov on W0 x + s·B(A x), compared on the reference basis.
-    if isinstance(case.tuned, LowRankUpdate):
-        found = top_singular(case.W0, case.tuned, case.k)
-        assert found.solver == "krylov"
-        _assert_matches_reference(case, _verdicts(found, ref.U_base), ref, found.solver)
+    factored = isinstance(case.tuned, LowRankUpdate)
+    # The pipeline's entry point (gram base, then the structured path for a LowRankUpdate, the general one for a
+    # dense W_tuned), with the cost model's choice and with each kind of path forced.
+    base = base_spectrum(case.W0)
+    for solver in ("auto", "dense", "iterative"):
+        got = analyze_matrix(case.W0, case.tuned, k=case.k, epsilon=0.5, epsilons=EPSILONS, solver=solver, base=base)
+        _assert_matches_reference(case, got, ref, (solver, got.solver))
+        # These cases are all resolvable: the fast solvers themselves must have produced the answer.
+        if solver == "auto":
+            assert got.solver in (PATHS["dense"][0 if factored else 1], PATHS["iterative"][0 if factored else 1])
+        else:
+            assert got.solver == PATHS[solver][0 if factored else 1]
+    # Without a base spectrum: the general path on W0 x + s·B(A x), compared on the reference basis.
+    if factored:
+        for solver in ("dense", "iterative"):
+            found = top_singular(case.W0, case.tuned, case.k, solver=solver)
+            assert found.solver == PATHS[solver][1]
+            _assert_matches_reference(case, _verdicts(found, ref.U_base), ref, found.solver)
 
 
 @pytest.mark.parametrize(("m", "n"), [(90, 140), (140, 90)])
@@ -79,16 +92,15 @@ def test_top_vectors_match_the_reference_up_to_sign(m, n):
     upd = low_rank(m, n, 3, 0.7, g, dtype=F64)
     Wt = merged(W0, upd)
     U, S, _ = torch.linalg.svd(Wt)
-    for base in (None, base_spectrum(W0)):
-        for tuned in (upd, Wt):
-            got = top_singular(W0, tuned, 10, base=base)
-            assert got.U.shape == (m, 10) and got.S.shape == (10,)
-            # Krylov stops once every bound is below 1e-7 (krylov._TARGET): far inside the 1e-4 guard.
-            assert got.error_bound < 1e-4 and got.max_residual < 1e-8
-            assert got.gap == pytest.approx(float((S[9] - S[10]) / S[0]), rel=1e-8)
-            signs = torch.sign((got.U * U[:, :10]).sum(0))
-            assert torch.allclose(got.U * signs, U[:, :10], atol=1e-6)
-            assert torch.allclose(got.S, S[:10], rtol=1e-10)
+    for base, tuned, solver in itertools.product((None, base_spectrum(W0)), (upd, Wt), ("dense", "iterative")):
+        got = top_singular(W0, tuned, 10, base=base, solver=solver)
+        assert got.U.shape == (m, 10) and got.S.shape == (10,)
+        # Krylov stops once every bound is below 1e-7 (krylov._TARGET): far inside the 1e-4 guard.
+        assert got.error_bound < 1e-4 and got.max_residual < 1e-8
+        assert got.gap == pytest.approx(float((S[9] - S[10]) / S[0]), rel=1e-8)
+        signs = torch.sign((got.U * U[:, :10]).sum(0))
+        assert torch.allclose(got.U * signs, U[:, :10], atol=1e-6)
+        assert torch.allclose(got.S, S[:10], rtol=1e-10)
 
 
 def with_gap_spectrum(m: int, n: int, g: torch.Generator) -> torch.Tensor:
@@ -141,13 +153,14 @@ def test_guard_falls_back_on_the_structured_path():
     assert [t.intruder for t in res.top] == ref.intruder
 
 
-def test_resolvable_clusters_do_not_trigger_the_fallback():
+@pytest.mark.parametrize("solver", ["dense", "iterative"])
+def test_resolvable_clusters_do_not_trigger_the_fallback(solver):
     g = gen(51)
     m, n = 150, 110
     Wt = orthonormal(m, n, g) @ torch.diag(clustered(n, 1e-6, ratio=0.9, every=2)) @ orthonormal(n, n, g).T
     W0 = Wt + 0.2 * torch.randn(m, n, generator=g, dtype=F64) / n**0.5
-    got = top_singular(W0, Wt, 10)
-    assert got.solver == "krylov" and got.error_bound < 1e-4
+    got = top_singular(W0, Wt, 10, solver=solver)
+    assert got.solver == PATHS[solver][1] and got.error_bound < 1e-4
     U = torch.linalg.svd(Wt)[0][:, :10]
     assert torch.allclose((got.U * U).sum(0).abs(), torch.ones(10, dtype=F64), atol=1e-6)
 
@@ -185,7 +198,7 @@ def test_a_float32_stored_base_is_polished_not_abandoned(index):
     full = base_spectrum(case.W0)
     stored = BaseSpectrum(U=full.U.to(torch.float32), S=full.S.to(torch.float32), method=full.method)
     found = top_singular(case.W0, case.tuned, case.k, base=stored)
-    assert found.solver in ("lowrank", "krylov") and found.error_bound < 1e-4
+    assert found.solver in ("lowrank", "lowrank-dense", "krylov", "dense") and found.error_bound < 1e-4
     ref = reference_intruders(case.W0, merged(case.W0, case.tuned), case.k, 0.5)
     _assert_matches_reference(case, _verdicts(found, ref.U_base), ref, found.solver)
 
@@ -204,9 +217,10 @@ def test_tall_update_nearly_inside_the_base_column_space(outside):
     A = torch.randn(r, n, generator=g, dtype=F64)
     case = Case(f"tall-outside{outside:g}", W0, LowRankUpdate(B, A, 1.0))
     ref = reference_intruders(W0, merged(W0, case.tuned), case.k, 0.5)
-    got = analyze_matrix(W0, case.tuned, k=case.k, epsilon=0.5, epsilons=EPSILONS)
-    assert got.solver == "lowrank"
-    _assert_matches_reference(case, got, ref, got.solver)
+    for solver in ("dense", "iterative"):
+        got = analyze_matrix(W0, case.tuned, k=case.k, epsilon=0.5, epsilons=EPSILONS, solver=solver)
+        assert got.solver == PATHS[solver][0]
+        _assert_matches_reference(case, got, ref, got.solver)
 
 
 @pytest.mark.parametrize("stored", [torch.float64, torch.float32])
@@ -219,7 +233,7 @@ def test_lowrank_coordinates_are_the_cosines_with_the_base(stored):
         full = base_spectrum(case.W0)
         base = BaseSpectrum(U=full.U.to(stored), S=full.S, method=full.method)
         found = top_singular(case.W0, case.tuned, case.k, base=base)
-        if found.solver != "lowrank":
+        if not found.solver.startswith("lowrank"):
             assert found.in_base is None, case.name  # other paths have no coordinates to give
             continue
         explicit = base.U.to(F64).T @ found.U
@@ -260,7 +274,8 @@ def test_tall_complement_kept_implicit_matches_the_explicit_one(monkeypatch):
         implicit = top_singular(W0, tuned, 10, base=base)
         monkeypatch.setattr(topk, "_implicit_complement", lambda B, Yb: None)
         explicit = top_singular(W0, tuned, 10, base=base)
-        assert taken and taken[0] is not None and implicit.solver == explicit.solver == "lowrank"
+        assert taken and taken[0] is not None and implicit.solver == explicit.solver
+        assert implicit.solver in ("lowrank", "lowrank-dense")
         assert torch.allclose(implicit.S, explicit.S, rtol=1e-12)
         signs = torch.sign((implicit.U * explicit.U).sum(dim=0))
         assert torch.allclose(implicit.U, explicit.U * signs, atol=1e-9)

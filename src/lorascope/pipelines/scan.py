@@ -42,6 +42,7 @@ from lorascope.pipelines.unchanged import UnchangedWatch
 from lorascope.results import MatrixResult, ScanResult
 from lorascope.spectral import DEFAULT_EPSILONS, BaseSpectrum, LowRankUpdate, check_k_fits
 from lorascope.spectral.analyze import analyze_matrix
+from lorascope.spectral.identical import unchanged as is_unchanged
 from lorascope.spectral.workspace import Workspace
 from lorascope.weights import MatrixPair, plan_pairs
 from lorascope.weights.in_memory import InMemory, is_in_memory, open_pair, source_name
@@ -218,18 +219,25 @@ def scan(base: str | Path | InMemory | None, tuned: str | Path | InMemory | None
     def solve(item: _Loaded) -> MatrixResult:
         pair = item.pair
         unchanged.note(pair.name, item.W0, item.tuned)
+        # ΔW = 0 (solver "identical"): nothing to solve. W0's top σ come from the index when it holds the matrix;
+        # on a cold index only those top values are computed (no base spectrum is built or stored for it).
+        same = opts.solver == "auto" and is_unchanged(item.W0, item.tuned)
+        stored = None if item.found is None else item.found.spectrum
         dense_update = opts.update_stats and not isinstance(item.tuned, LowRankUpdate)
-        if (dense_update or opts.k_fractions or opts.solver == "exact"
-                or item.found is None or item.found.spectrum is None):  # some dense SVD of this matrix is due
+        if not same and (dense_update or opts.k_fractions or opts.solver == "exact"
+                         or stored is None):  # some dense SVD of this matrix is due
             check_dense(pair.name, pair.shape, workers=opts.workers, hint=memory_hint(opts.workers, *extra_hint))
-        if item.found is None or item.found.spectrum is None:
+        if not same and stored is None:
             workspace().clear()  # the base spectrum's solve needs the memory more than the next upcast
         try:
-            spectrum = for_solving(_base_of(item, layout, device, notes), device)
+            if same:
+                spectrum = None if stored is None else for_solving(stored, device)
+            else:
+                spectrum = for_solving(_base_of(item, layout, device, notes), device)
             analysis = analyze_matrix(item.W0.to(device), _to_device(item.tuned, device), k=opts.k,
                                       epsilon=opts.epsilon, epsilons=opts.epsilons, map_size=opts.map_size,
                                       k_fractions=opts.k_fractions, base=spectrum, solver=opts.solver,
-                                      update_stats=opts.update_stats, workspace=workspace())
+                                      update_stats=opts.update_stats, workspace=workspace(), identical=same)
         except InputError as e:
             raise InputError(f"{pair.name}: {e}") from e
         return MatrixResult(pair.name, pair.shape, analysis)

@@ -5,20 +5,25 @@ the top max(k, map_size) tuned vectors (see topk.py), and the singular values of
 eigenvalues of a dense update, or an r × r SVD for a LowRankUpdate; skipped with update_stats=False).
 `k_fractions` needs every tuned singular vector, so it replaces the top-k solve by a float64 full SVD
 of W_tuned: about as slow as "svd" for the base, on every matrix.
+
+A tuned matrix equal to W0 (identical.py) costs none of that (solver "identical"): its top vectors are
+W0's own, so each max |cos| is 1 at its own base index, the map is the identity and ΔW's measures are 0.
+Only the top σ are numbers to find: `base.S` when a base is given, else W0's top values (topk.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
 from lorascope.errors import InputError
 from lorascope.spectral._validate import check_k, check_matrix, check_tuned, check_unit_interval
 from lorascope.spectral.basis import BaseSpectrum, base_spectrum
-from lorascope.spectral.dense import svd64
+from lorascope.spectral.cost import plan_dense_matrix
+from lorascope.spectral.dense import gram_lower, svd64, top_eigh
+from lorascope.spectral.identical import unchanged
 from lorascope.spectral.intruders import (
     counts_over_epsilon,
     counts_over_k_fraction,
@@ -26,11 +31,11 @@ from lorascope.spectral.intruders import (
     max_cos,
     similarity_map,
 )
-from lorascope.spectral.operator import tuned_operator
+from lorascope.spectral.operator import aligned_columns, thin_mm, thin_tmm, tuned_operator
 from lorascope.spectral.rank import DeltaStats, delta_stats
-from lorascope.spectral.topk import solve_top
+from lorascope.spectral.topk import Solver, check_solver, solve_top
 from lorascope.spectral.update import LowRankUpdate, Tuned
-from lorascope.spectral.workspace import Workspace
+from lorascope.spectral.workspace import Workspace, upcast
 
 DEFAULT_EPSILONS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -62,13 +67,15 @@ class MatrixAnalysis:
 def analyze_matrix(W0: torch.Tensor, tuned: Tuned, *, k: int = 10, epsilon: float = 0.5,
                    epsilons: Sequence[float] = DEFAULT_EPSILONS, map_size: int = 10,
                    k_fractions: Sequence[float] | None = None, base: BaseSpectrum | None = None,
-                   solver: Literal["auto", "exact"] = "auto", update_stats: bool = True,
-                   workspace: Workspace | None = None) -> MatrixAnalysis:
+                   solver: Solver = "auto", update_stats: bool = True,
+                   workspace: Workspace | None = None, identical: bool | None = None) -> MatrixAnalysis:
     """Intruder analysis of W_tuned (dense, or W0 + LowRankUpdate) against W0; InputError on bad input.
 
     update_stats=False skips the ΔW measures (delta is None): for a dense ΔW they need all its singular
     values, several times the cost of the intruder test itself on a warm index. `workspace` (one per
     thread) keeps the float64 copies of the big matrices between calls; the results never alias it.
+    solver: see topk.top_singular; with "auto", a W_tuned equal to W0 takes the "identical" answer.
+    `identical`: the caller's own identical.unchanged(W0, tuned) (None: tested here).
     """
     check_matrix(W0, "W0")
     check_tuned(W0, tuned)
@@ -81,15 +88,16 @@ def analyze_matrix(W0: torch.Tensor, tuned: Tuned, *, k: int = 10, epsilon: floa
         k_fractions = [check_unit_interval(f, "k_fractions entry") for f in k_fractions]
     if isinstance(map_size, bool) or not isinstance(map_size, int) or map_size < 1:
         raise InputError(f"map_size must be an integer ≥ 1; got {map_size!r}")
-    if solver not in ("auto", "exact"):
-        raise InputError(f"solver must be 'auto' or 'exact'; got {solver!r}")
-    if base is None:
-        base = base_spectrum(W0)
-    elif tuple(base.U.shape) != (m, p) or tuple(base.S.shape) != (p,):
+    check_solver(solver)
+    if base is not None and (tuple(base.U.shape) != (m, p) or tuple(base.S.shape) != (p,)):
         raise InputError(f"base spectrum has U {tuple(base.U.shape)}, S {tuple(base.S.shape)}; "
                          f"W0 {(m, n)} needs ({m}, {p}) and ({p},)")
     n_map = min(map_size, p)
     wanted = max(k, n_map)
+    if solver == "auto" and (unchanged(W0, tuned) if identical is None else identical):
+        return _identical(W0, k, epsilon, epsilons, n_map, wanted, k_fractions, base, update_stats, workspace)
+    if base is None:
+        base = base_spectrum(W0)
 
     fraction_counts = None
     if k_fractions is not None:
@@ -122,3 +130,38 @@ def analyze_matrix(W0: torch.Tensor, tuned: Tuned, *, k: int = 10, epsilon: floa
     return MatrixAnalysis(top=top, intruders=int(flags.sum()), epsilon_counts=counts,
                           k_fraction_counts=fraction_counts, similarity=similarity_map(base.U, U_top, n_map),
                           delta=delta, solver=used)
+
+
+def _identical(W0: torch.Tensor, k: int, epsilon: float, epsilons: Sequence[float], n_map: int, wanted: int,
+               k_fractions: Sequence[float] | None, base: BaseSpectrum | None, update_stats: bool,
+               workspace: Workspace | None) -> MatrixAnalysis:
+    """The answer for W_tuned = W0, with no decomposition when `base` is given (else W0's top σ only)."""
+    S = base.S[:wanted] if base is not None else _top_values(W0, wanted, workspace)
+    cos = torch.ones(k, dtype=torch.float64)  # each tuned vector is the base vector of the same index
+    flags = intruder_mask(cos, epsilon)
+    top = [TopVector(index=j, sigma=float(S[j]), max_cos=1.0, base_index=j, intruder=bool(flags[j]))
+           for j in range(k)]
+    fraction_counts = None
+    if k_fractions is not None:
+        fraction_counts = counts_over_k_fraction(torch.ones(min(W0.shape), dtype=torch.float64), k_fractions,
+                                                 epsilon)
+    delta = DeltaStats(effective_rank=0.0, stable_rank=0.0, energy_rank_90=0, energy_rank_99=0, fro_norm=0.0,
+                       spectral_norm=0.0) if update_stats else None
+    return MatrixAnalysis(top=top, intruders=int(flags.sum()), epsilon_counts=counts_over_epsilon(cos, epsilons),
+                          k_fraction_counts=fraction_counts, similarity=torch.eye(n_map, dtype=torch.float32),
+                          delta=delta, solver="identical")
+
+
+def _top_values(W0: torch.Tensor, count: int, workspace: Workspace | None) -> torch.Tensor:
+    """W0's `count` largest singular values, as cheaply as the cost model knows how.
+
+    Dense (small W0): the top eigenvectors of the Gram matrix, then σ_j = ‖W0ᵀu_j‖ (or ‖W0 v_j‖), which is
+    accurate to second order in the vectors' error; no check needed for values. Else the checked Krylov top-k.
+    """
+    m, n = W0.shape
+    if 2 * (count + 10) >= min(m, n) or plan_dense_matrix(m, n, aligned_columns(count + 2)).path == "iterative":
+        return solve_top(W0, W0, count, workspace=workspace).S
+    W = upcast(W0, "W", workspace)
+    _, E = top_eigh(gram_lower(W), count)
+    values = torch.linalg.vector_norm(thin_tmm(W, E) if m <= n else thin_mm(W, E), dim=0)
+    return values.sort(descending=True).values
