@@ -1,4 +1,4 @@
-"""Benchmark: naive two-SVD intruder counting vs lorascope scan (cold and warm index), on LLaMA-7B shapes.
+"""Benchmark: naive two-SVD intruder counting vs lorascope scan (cold and warm index), at every model size.
 
 Builds LLaMA-7B-shaped base matrices with realistic spectra (a decaying heavy tail of spikes with
 near-degenerate pairs, over a Marchenko–Pastur bulk), a LoRA adapter (r=16, α=32) whose update plants
@@ -12,15 +12,22 @@ same matrices:
 - lorascope warm: the same scan again, the index now built (the fastest of --repeat runs, each checked);
 
 for the adapter and for the full checkpoint. Reports seconds per matrix, the speed-ups, peak RSS per phase,
-and whether the intruder sets agree with naive (count, indices, max|cos| within 1e-3).
+whether the intruder sets agree with naive (count, indices, max|cos| within 1e-3), and which solver ran
+how often (cost.py's dense or iterative paths, "identical", and the exact-fallback rate).
+
+Sizes (--sizes): SmolLM2-135M's shapes (576 / 1536), a 1B-class model's (2048 / 5504) and LLaMA-7B's
+(4096 / 11008). --real BASE ADAPTER CHECKPOINT adds rows on a real model: every matrix the scan pairs,
+naive on the same matrices (e.g. SmolLM2 with an adapter and a full checkpoint made by `lorascope train`).
 
     python bench/scan_bench.py --quick          # three 4096 × 4096 matrices; ~4 minutes on 2 cores
+    python bench/scan_bench.py --sizes smollm2,1b --real BASE ADAPTER CHECKPOINT   # small models, real rows
     python bench/scan_bench.py                  # two matrices per LLaMA-7B shape (--per-shape), extrapolated to 224
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import gc
 import json
@@ -47,6 +54,17 @@ SHAPES = {
     (11008, 4096): ("model.layers.{i}.mlp.up_proj.weight", 2),  # gate, up
     (4096, 11008): ("model.layers.{i}.mlp.down_proj.weight", 1),  # down
 }
+# Smaller models' shapes (not in the 7B extrapolation): SmolLM2-135M (hidden 576, MLP 1536) and 1B-class (2048, 5504)
+SHAPES.update({
+    (576, 576): ("model.layers.{i}.self_attn.o_proj.weight", 0),
+    (1536, 576): ("model.layers.{i}.mlp.gate_proj.weight", 0),
+    (576, 1536): ("model.layers.{i}.mlp.down_proj.weight", 0),
+    (2048, 2048): ("model.layers.{i}.self_attn.o_proj.weight", 0),
+    (5504, 2048): ("model.layers.{i}.mlp.gate_proj.weight", 0),
+    (2048, 5504): ("model.layers.{i}.mlp.down_proj.weight", 0),
+})
+SIZES = {"smollm2": [(576, 576), (1536, 576), (576, 1536)], "1b": [(2048, 2048), (5504, 2048), (2048, 5504)],
+         "7b": [(4096, 4096), (11008, 4096), (4096, 11008)]}
 LAYERS_7B = 32
 QUICK_PER_SHAPE = 3
 
@@ -177,6 +195,29 @@ def naive_verdict(U0: torch.Tensor, Ut: torch.Tensor) -> Verdict:
     return Verdict([bool(c < EPSILON) for c in best], [float(c) for c in best])
 
 
+def run_naive_pairs(base: Path, tuned: Path) -> Phase:
+    """Naive on a real model: two float32 SVDs for every matrix the scan pairs (unchanged ones too, as the paper's
+    code and PEFT do), W_tuned formed densely from an adapter."""
+    from lorascope.spectral import LowRankUpdate
+    from lorascope.weights import plan_pairs
+
+    plan = plan_pairs(base, tuned)
+    verdicts, seconds = {}, 0.0
+    reset_peak()
+    for pair in plan.pairs:
+        W0, tuned_matrix = pair.load()
+        W0 = W0.float()
+        factored = isinstance(tuned_matrix, LowRankUpdate)
+        Wt = W0 + tuned_matrix.dense(torch.float32) if factored else tuned_matrix.float()
+        t = time.perf_counter()
+        U0 = torch.linalg.svd(W0, full_matrices=False)[0]
+        verdicts[pair.name] = naive_verdict(U0, torch.linalg.svd(Wt, full_matrices=False)[0])
+        seconds += time.perf_counter() - t
+        del W0, Wt, U0
+    n = len(plan.pairs)
+    return Phase(seconds, seconds / n, peak_rss_mb(), verdicts=verdicts)
+
+
 def lorascope_verdicts(result) -> dict[str, Verdict]:
     return {m.name: Verdict([t.intruder for t in m.analysis.top], [t.max_cos for t in m.analysis.top])
             for m in result.matrices}
@@ -229,9 +270,10 @@ def run_naive(model: Model, names: list[str]) -> tuple[Phase, Phase]:
             Phase(t_base + t_full, (t_base + t_full) / n, peak, verdicts=full_v))
 
 
-def run_scan(model: Model, tuned: Path, names: list[str], cache: Path, workers: int, device: str,
+def run_scan(base: Path, tuned: Path, names: list[str] | None, cache: Path, workers: int, device: str,
              update_stats: bool = True) -> Phase:
-    include = ["^(" + "|".join(n.replace(".", r"\.") for n in names) + ")$"]
+    """One timed `lorascope.scan` of `names` (None: every matrix it pairs)."""
+    include = () if names is None else ["^(" + "|".join(n.replace(".", r"\.") for n in names) + ")$"]
     gc.collect()
     before = rss_mb()
     reset_peak()
@@ -241,12 +283,12 @@ def run_scan(model: Model, tuned: Path, names: list[str], cache: Path, workers: 
         starts.setdefault(i, time.perf_counter())
 
     t = time.perf_counter()
-    result = lorascope.scan(model.base, tuned, include=include, cache_dir=cache, workers=workers, device=device,
+    result = lorascope.scan(base, tuned, include=include, cache_dir=cache, workers=workers, device=device,
                             update_stats=update_stats, progress=progress)
     end = time.perf_counter()
     seconds = end - t
     peak = peak_rss_mb()
-    n = len(names)
+    n = len(result.matrices)
     steady = (end - starts[1]) / (n - 1) if n > 1 and workers == 1 else float("nan")
     return Phase(seconds, seconds / n, peak, before, lorascope_verdicts(result),
                  [m.analysis.solver for m in result.matrices], steady)
@@ -265,13 +307,18 @@ def compare(naive: Phase, ours: Phase) -> tuple[bool, float]:
 # ---------------------------------------------------------------- report
 
 def _fmt(x: float) -> str:
-    return f"{x:.2f}" if x < 100 else f"{x:.0f}"
+    return f"{x:.3f}" if x < 0.1 else f"{x:.2f}" if x < 100 else f"{x:.0f}"
+
+
+def solver_counts(solvers: list[str]) -> str:
+    """'dense 20, identical 182', most frequent first."""
+    return ", ".join(f"{name} {count}" for name, count in collections.Counter(solvers).most_common())
 
 
 def report(rows: list[dict], working_set_mb: float, extrapolate: dict[str, float] | None) -> str:
     lines = ["| tuned | shape | matrices | naive s/matrix | cold s/matrix | warm s/matrix (after the first) "
              "| naive/cold | naive/warm (after the first) "
-             "| peak RSS cold / warm (MB) | intruders naive = lorascope | max Δ|cos| | solvers (warm) |",
+             "| peak RSS cold / warm (MB) | intruders naive = lorascope | max Δ|cos| | solvers cold / warm |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         steady = "" if math.isnan(r["warm_steady"]) else f" ({_fmt(r['warm_steady'])})"
@@ -281,7 +328,12 @@ def report(rows: list[dict], working_set_mb: float, extrapolate: dict[str, float
             f"{_fmt(r['warm'])}{steady} | {r['naive'] / r['cold']:.1f}× | "
             f"{r['naive'] / r['warm']:.1f}×{steady_ratio} | "
             f"{r['peak_cold']:.0f} / {r['peak_warm']:.0f} | "
-            f"{'identical' if r['same'] else 'DIFFERENT'} ({r['count']}) | {r['cos']:.1e} | {r['solvers']} |")
+            f"{'identical' if r['same'] else 'DIFFERENT'} ({r['count']}) | {r['cos']:.1e} | "
+            f"{r['solvers_cold']} / {r['solvers']} |")
+    lines.append("")
+    fallback = [(r["tuned"], r["shape"], r["fallback_cold"], r["fallback_warm"], r["matrices"]) for r in rows]
+    lines.append("exact-fallback (cold / warm, of all matrices): " + "; ".join(
+        f"{t} {s}: {c} / {w} of {n}" for t, s, c, w, n in fallback))
     lines.append("")
     peak = max(max(r["peak_cold"], r["peak_warm"]) for r in rows)
     growth = max(r["growth"] for r in rows)
@@ -299,11 +351,44 @@ def report(rows: list[dict], working_set_mb: float, extrapolate: dict[str, float
     return "\n".join(lines)
 
 
+def measure_row(kind: str, label: str, base: Path, tuned: Path, names: list[str] | None, naive: Phase,
+                cache: Path, args: argparse.Namespace, stats: bool) -> tuple[dict, Phase]:
+    """Cold scan, then --repeat warm scans (the fastest reported, every one checked against naive)."""
+    cold = run_scan(base, tuned, names, cache, args.workers, args.device, stats)
+    # A warm scan takes ~1 s, so one interruption moves it by 10–20 %: keep the fastest of a few runs
+    # (as timeit does), and the largest memory peak of them.
+    runs = [run_scan(base, tuned, names, cache, args.workers, args.device, stats) for _ in range(args.repeat)]
+    warm = dataclasses.replace(min(runs, key=lambda r: r.seconds), peak_mb=max(r.peak_mb for r in runs))
+    print(f"{label} {kind}: cold {cold.per_matrix:.3f} s, warm {warm.per_matrix:.3f} s per matrix "
+          f"(naive {naive.per_matrix:.3f}); the scan added {cold.peak_mb - cold.base_mb:.0f} / "
+          f"{warm.peak_mb - warm.base_mb:.0f} MB; solvers cold {solver_counts(cold.solvers)}, "
+          f"warm {solver_counts(warm.solvers)}", flush=True)
+    same_c, cos_c = compare(naive, cold)
+    checks = [compare(naive, r) for r in runs]
+    same_w, cos_w = all(c[0] for c in checks), max(c[1] for c in checks)
+    row = {"tuned": kind, "shape": label, "matrices": len(cold.solvers), "naive": naive.per_matrix,
+           "cold": cold.per_matrix, "warm": warm.per_matrix, "warm_steady": warm.steady,
+           "peak_cold": cold.peak_mb, "peak_warm": warm.peak_mb, "peak_naive": naive.peak_mb,
+           "growth": max(cold.peak_mb - cold.base_mb, warm.peak_mb - warm.base_mb),
+           "same": same_c and same_w, "cos": max(cos_c, cos_w),
+           "count": sum(sum(v.intruders) for v in naive.verdicts.values()),
+           "solvers_cold": solver_counts(cold.solvers), "solvers": solver_counts(warm.solvers),
+           "fallback_cold": cold.solvers.count("exact-fallback"),
+           "fallback_warm": warm.solvers.count("exact-fallback")}
+    shutil.rmtree(cache, ignore_errors=True)
+    return row, warm
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="three 4096×4096 matrices (< 5 min on 2 cores)")
-    parser.add_argument("--shapes", default=None, help="e.g. 4096x4096,11008x4096,4096x11008 (default: all three)")
+    parser.add_argument("--sizes", default=None,
+                        help="comma list of smollm2 (576/1536), 1b (2048/5504), 7b (4096/11008), or none "
+                             "(default: 7b; --quick: one 4096² shape)")
+    parser.add_argument("--shapes", default=None, help="e.g. 4096x4096,11008x4096 (instead of --sizes)")
     parser.add_argument("--per-shape", type=int, default=2, help="matrices of each shape")
+    parser.add_argument("--real", nargs=3, type=Path, default=None, metavar=("BASE", "ADAPTER", "CHECKPOINT"),
+                        help="also rows on a real model: its base, a PEFT adapter and a full checkpoint of it")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None,
@@ -317,8 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
         for s in shapes:
             SHAPES.setdefault(s, (f"model.layers.{{i}}.mlp.x_{s[0]}x{s[1]}.weight", 0))
+    elif args.sizes:
+        shapes = [shape for size in args.sizes.split(",") if size != "none" for shape in SIZES[size]]
     else:
-        shapes = [(4096, 4096)] if args.quick else list(SHAPES)
+        shapes = [(4096, 4096)] if args.quick else SIZES["7b"]
     # Several matrices per shape, so the steady state of a long scan (reused buffers, overlapped reads) shows.
     per_shape = QUICK_PER_SHAPE if args.quick else args.per_shape
     if args.threads:
@@ -329,48 +416,44 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {usable_cores()} cores, "
           f"load average {load:.1f}; work dir {work}", flush=True)
     try:
-        model = write_model(work / "model", shapes, per_shape, args.seed)
-        print(f"wrote the model files in {time.perf_counter() - start:.0f} s", flush=True)
-        rows, per_shape_seconds = [], {}
+        rows, per_shape_seconds, working_set_mb = [], {}, 0.0
+        if args.real:
+            from lorascope.weights import plan_pairs
+
+            base, adapter, checkpoint = args.real
+            largest = max(max(pair.shape[0] * pair.shape[1] for pair in plan_pairs(base, t).pairs)
+                          for t in (adapter, checkpoint))
+            working_set_mb = 16 * largest / 2**20
+            for tuned, kinds in ((adapter, [("LoRA adapter (real)", True)]),
+                                 (checkpoint, [("full checkpoint (real)", True),
+                                               ("full checkpoint (real), --no-update-stats", False)])):
+                naive = run_naive_pairs(base, tuned)
+                print(f"real {tuned}: naive {naive.per_matrix:.3f} s per matrix ({len(naive.verdicts)})", flush=True)
+                for kind, stats in kinds:
+                    rows.append(measure_row(kind, f"{base.name}", base, tuned, None, naive,
+                                            work / f"cache-real-{len(rows)}", args, stats)[0])
+        model = write_model(work / "model", shapes, per_shape, args.seed) if shapes else None
+        if model is not None:
+            print(f"wrote the model files in {time.perf_counter() - start:.0f} s", flush=True)
         for shape in shapes:
             names = model.names[shape]
             label = f"{shape[0]}×{shape[1]}"
             naive_lora, naive_full = run_naive(model, names)
-            print(f"{label}: naive {naive_lora.per_matrix:.1f} / {naive_full.per_matrix:.1f} s per matrix", flush=True)
+            print(f"{label}: naive {naive_lora.per_matrix:.2f} / {naive_full.per_matrix:.2f} s per matrix", flush=True)
             for kind, tuned, naive, stats in (("LoRA adapter", model.adapter, naive_lora, True),
                                               ("full checkpoint", model.full, naive_full, True),
                                               ("full checkpoint, --no-update-stats", model.full, naive_full, False)):
                 # The last row does the work naive does (the intruder test, no ΔW effective rank).
                 cache = work / f"cache-{kind.split()[0]}-{label}"
-                cold = run_scan(model, tuned, names, cache, args.workers, args.device, stats)
-                # A warm scan takes ~1 s, so one interruption moves it by 10–20 %: keep the fastest of a few runs
-                # (as timeit does), and the largest memory peak of them.
-                runs = [run_scan(model, tuned, names, cache, args.workers, args.device, stats)
-                        for _ in range(args.repeat)]
-                warm = dataclasses.replace(min(runs, key=lambda r: r.seconds),
-                                           peak_mb=max(r.peak_mb for r in runs))
-                print(f"{label} {kind}: cold {cold.per_matrix:.2f} s, warm {warm.per_matrix:.2f} s per matrix; "
-                      f"the scan added {cold.peak_mb - cold.base_mb:.0f} / {warm.peak_mb - warm.base_mb:.0f} MB",
-                      flush=True)
-                same_c, cos_c = compare(naive, cold)
-                checks = [compare(naive, r) for r in runs]
-                same_w, cos_w = all(c[0] for c in checks), max(c[1] for c in checks)
-                rows.append({"tuned": kind, "shape": label, "matrices": len(names), "naive": naive.per_matrix,
-                             "cold": cold.per_matrix, "warm": warm.per_matrix, "warm_steady": warm.steady,
-                             "peak_cold": cold.peak_mb,
-                             "peak_warm": warm.peak_mb, "peak_naive": naive.peak_mb,
-                             "growth": max(cold.peak_mb - cold.base_mb, warm.peak_mb - warm.base_mb),
-                             "same": same_c and same_w,
-                             "cos": max(cos_c, cos_w),
-                             "count": sum(sum(v.intruders) for v in naive.verdicts.values()),
-                             "solvers": ",".join(sorted(set(warm.solvers)))})
+                row, warm = measure_row(kind, label, model.base, tuned, names, naive, cache, args, stats)
+                rows.append(row)
                 # Warm over a whole model: each matrix at the rate after the first, plus the start-up once.
                 rate = warm.per_matrix if math.isnan(warm.steady) else warm.steady
-                per_shape_seconds[(kind, shape)] = (naive.per_matrix, cold.per_matrix, rate,
+                per_shape_seconds[(kind, shape)] = (naive.per_matrix, row["cold"], rate,
                                                     warm.seconds - rate * len(names))
-                shutil.rmtree(cache, ignore_errors=True)
-        largest = max(shapes, key=lambda s: s[0] * s[1])
-        working_set_mb = 16 * largest[0] * largest[1] / 2**20
+        if shapes:
+            largest_shape = max(shapes, key=lambda s: s[0] * s[1])
+            working_set_mb = max(working_set_mb, 16 * largest_shape[0] * largest_shape[1] / 2**20)
         extrapolate = None
         if all(s in shapes for s in SHAPES if SHAPES[s][1]):
             extrapolate = {}
@@ -383,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
                     extrapolate[f"{kind}, {what}"] = total
         table = report(rows, working_set_mb, extrapolate)
         print()
-        print(f"python bench/scan_bench.py {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip())
+        print(f"python bench/scan_bench.py {' '.join(str(a) for a in (argv if argv is not None else sys.argv[1:]))}"
+              .rstrip())
         print(table)
         load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"\n(total bench time {time.perf_counter() - start:.0f} s; torch threads {torch.get_num_threads()}, "
