@@ -47,8 +47,8 @@ from lorascope.weights.write_checkpoint import checkpoint_files, write_changed_c
 from lorascope.weights.write_dir import check_out_dir, copy_beside, staged_dir
 from lorascope.weights.write_merged import merge_plan, write_merged
 
-__all__ = ["REPORT", "TARGETS", "ScaleOptions", "ScaleResult", "ScaledMatrix", "analyse_pair", "neighbour_index",
-           "output_dirs", "parse_lambdas", "scale", "scaled_changes"]
+__all__ = ["REPORT", "TARGETS", "ScaleOptions", "ScaleResult", "ScaledMatrix", "analyse_pair", "analyse_plan",
+           "neighbour_index", "output_dirs", "parse_lambdas", "scale", "scaled_changes"]
 
 
 # ----------------------------------------------------------------------------------------------- analysis
@@ -97,6 +97,40 @@ def analyse_pair(
         U=t.U,
         V=t.V,
     ), "; ".join(notes) or None
+
+
+def analyse_plan(
+    pairs: Sequence[MatrixPair],
+    opts: ScaleOptions,
+    *,
+    progress: Callable[[int, int, str], None] | None = None,
+    total: int | None = None,
+) -> tuple[list[ScaledMatrix], list[str], list[str]]:
+    """`analyse_pair` over every pair, base spectra from the index unless opts.cache is off: the scaled
+    matrices, the names left untouched, and the warnings. `progress(i, total, name)` before each matrix."""
+    layout = index_layout(opts.cache_dir) if opts.cache and opts.target != "whole-update" else None
+    if layout is not None:
+        with contextlib.suppress(OSError):
+            clean_tmp(layout)  # temp folders of killed runs, as scan and index do
+    scaled: list[ScaledMatrix] = []
+    untouched: list[str] = []
+    warnings: list[str] = []
+    for i, pair in enumerate(pairs):
+        if progress is not None:
+            progress(i, len(pairs) if total is None else total, pair.name)
+        if opts.target != "whole-update":
+            check_dense(pair.name, pair.shape, hint=memory_hint())
+        try:
+            found, warning = analyse_pair(pair, opts, layout)
+        except InputError as e:
+            raise InputError(f"{pair.name}: {e}") from e
+        if warning:
+            warnings.append(warning)
+        if found is None:
+            untouched.append(pair.name)
+        else:
+            scaled.append(found)
+    return scaled, untouched, warnings
 
 
 # --------------------------------------------------------------------------------------------- writers
@@ -219,27 +253,8 @@ def scale(
             "head, so extra rank cannot be added to one alone; pass --merged"
         )
 
-    layout = index_layout(opts.cache_dir) if opts.cache and opts.target != "whole-update" else None
-    if layout is not None:
-        with contextlib.suppress(OSError):
-            clean_tmp(layout)  # temp folders of killed runs, as scan and index do
-    scaled: list[ScaledMatrix] = []
-    untouched: list[str] = []
-    for i, pair in enumerate(plan.pairs):
-        if progress is not None:
-            progress(i, len(plan.pairs), pair.name)
-        if opts.target != "whole-update":
-            check_dense(pair.name, pair.shape, hint=memory_hint())
-        try:
-            found, warning = analyse_pair(pair, opts, layout)
-        except InputError as e:
-            raise InputError(f"{pair.name}: {e}") from e
-        if warning:
-            warnings.append(warning)
-        if found is None:
-            untouched.append(pair.name)
-        else:
-            scaled.append(found)
+    scaled, untouched, found_warnings = analyse_plan(plan.pairs, opts, progress=progress)
+    warnings += found_warnings
     if progress is not None:
         progress(len(plan.pairs), len(plan.pairs), "")
 
