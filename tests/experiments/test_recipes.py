@@ -171,6 +171,22 @@ def test_seeds_spread(tiny, cache_dir, tmp_path):
         assert (s["min"], s["max"]) == (min(counts), max(counts))
 
 
+def test_data_size_trains_each_rank_on_each_fraction(tiny, cache_dir, tmp_path):
+    result = quick("data_size", tmp_path, tiny, cache_dir)
+    t = tables(result)
+    grid = result.manifest["settings"]["grid"]
+    total = result.manifest["settings"]["train"]["train_examples"]
+    assert sorted((r["rank"], r["fraction"]) for r in t["runs"]) == sorted(
+        (rank, f) for rank in grid["ranks"] for f in grid["fractions"])
+    for row in t["runs"]:
+        assert row["train_examples"] == round(row["fraction"] * total)
+        config = json.loads((Path(row["run_dir"]) / "config.json").read_text())
+        assert config["task"]["train_examples"] == row["train_examples"]  # the run really trained on its share
+        batch = config["config"]["batch_size"]
+        assert row["steps"] == row["train_examples"] // batch * config["config"]["epochs"]
+        assert isinstance(row["diverged"], bool)
+
+
 def test_only_b_keeps_a_semi_orthogonal(tiny, cache_dir, tmp_path):
     result = quick("only_b", tmp_path, tiny, cache_dir, train={"max_steps": 6})
     t = tables(result)

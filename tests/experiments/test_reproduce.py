@@ -45,6 +45,8 @@ def test_writes_one_run_folder_per_recipe_a_report_and_claims(done):
         assert c["holds"] in (True, False, None) and c["measured"] and c["rule"]
     ids = {c["id"] for c in claims}
     assert {"5.1", "5.2", "5.5", "5.5b", "5.6", "5.7", "5.12", "5.13"} <= ids
+    assert {f"5.{i}" for i in range(1, 15)} <= ids  # every §5 claim: measured, or why not
+    assert next(c for c in claims if c["id"] == "5.4")["measured"] == "not measurable here"
     toy = next(c for c in claims if c["id"] == "5.13")
     assert toy["holds"] is True
 

@@ -8,7 +8,14 @@ import pytest
 
 from lorascope.errors import InputError
 from lorascope.report import build_report
-from lorascope.report.claims import Claim, evaluate_claims, full_has_none, scaling_reduces_forgetting, toy_spike
+from lorascope.report.claims import (
+    Claim,
+    evaluate_claims,
+    every_claim,
+    full_has_none,
+    scaling_reduces_forgetting,
+    toy_spike,
+)
 from lorascope.report.data import RunData
 from lorascope.report.fig_runs import figure_id, run_figures
 from lorascope.report.load import load_inputs
@@ -177,3 +184,31 @@ def test_report_of_a_run_folder_has_its_claims_table(tmp_path):
     html = report.html.read_text()
     assert html.count('<tr data-claim="') == 3 and 'class="holds-null"' in html
     assert f'href="#fig-{figure_id("sweep", "fig4_intruders_vs_epsilon")}"' in html
+
+
+def test_every_claim_lists_each_paper_claim_once_in_order_with_the_reason_for_a_gap():
+    found = [Claim("5.5b", "c", "p", "m", True, "r"), Claim("5.2", "c", "p", "m", True, "r"),
+             Claim("5.5", "c", "p", "m", True, "r")]
+    claims = every_claim(found)
+    assert [c.id for c in claims] == ["5.1", "5.2", "5.3", "5.4", "5.5", "5.5b", *(f"5.{i}" for i in range(6, 15))]
+    gap = {c.id: c for c in claims}
+    assert gap["5.4"].measured == "not measurable here" and "LLaMA-2-7B" in gap["5.4"].note
+    assert gap["5.11"].measured == "not measured" and "data_size" in gap["5.11"].note
+    assert all(gap[i].holds is None for i in ("5.1", "5.3", "5.4", "5.11")) and gap["5.2"] is found[1]
+
+
+def test_data_size_claim_reads_counts_by_fraction():
+    def run(r8, r1):
+        runs, sweep = [], []
+        for rank, counts in ((8, r8), (1, r1)):
+            for f, c in zip((0.25, 1.0), counts, strict=True):
+                runs.append({"run_id": f"r{rank}-{f}", "rank": rank, "fraction": f, "diverged": False})
+                sweep.append({"run_id": f"r{rank}-{f}", "rank": rank, "method": "lora", "epsilon": 0.5,
+                              "intruders": c})
+        return _run("data_size", runs=runs, epsilon_sweep=sweep)
+    (claim,) = [c for c in evaluate_claims([run((2, 9), (3, 3))]) if c.id == "5.11"]
+    assert claim.holds is True and "r=8: 0.25 → 2, 1 → 9" in claim.measured
+    (claim,) = [c for c in evaluate_claims([run((9, 2), (3, 3))]) if c.id == "5.11"]
+    assert claim.holds is False
+    (claim,) = [c for c in evaluate_claims([run((2, 9), (1, 8))]) if c.id == "5.11"]
+    assert claim.holds is False  # r = 1 is not flat

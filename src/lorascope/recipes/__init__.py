@@ -15,7 +15,7 @@ from typing import Any
 from lorascope.errors import InputError
 from lorascope.experiments import config
 
-RECIPES = ("rank_sweep", "lr_sweep", "intervention", "continual", "only_b", "seeds")
+RECIPES = ("rank_sweep", "lr_sweep", "intervention", "continual", "only_b", "seeds", "data_size")
 
 
 def recipe_module(name: str, where: str = "recipe") -> ModuleType:

@@ -25,7 +25,7 @@ from lorascope.recipes.run import MANIFEST, run_experiment, write_tables
 # 5.14), each recipe at its quick profile; full: every recipe at its full profile (many hours; resumable).
 PROFILES: dict[str, tuple[str, ...]] = {
     "quick": ("rank_sweep", "lr_sweep", "intervention"),
-    "full": ("rank_sweep", "lr_sweep", "intervention", "only_b", "seeds", "continual"),
+    "full": ("rank_sweep", "lr_sweep", "intervention", "only_b", "seeds", "continual", "data_size"),
 }
 
 
@@ -93,7 +93,7 @@ def reproduce(options: ReproduceOptions | None = None,
         runs.append(result.out)
     say("toy check (5.13) and report …")
     report = build_report([*runs, write_toy(out / "toy")], out / "report.html",
-                          title=f"LoRA vs full fine-tuning, reproduced ({opts.profile} profile)")
+                          title=f"LoRA vs full fine-tuning, reproduced ({opts.profile} profile)", all_claims=True)
     claims_json = out / "claims.json"
     atomic_write_text(claims_json, json.dumps([c.to_json() for c in report.claims], indent=1, ensure_ascii=False)
                       + "\n")

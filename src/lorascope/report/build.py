@@ -12,7 +12,7 @@ from lorascope._version import __version__
 from lorascope.atomic import atomic_write_text, check_out_file
 from lorascope.errors import InputError
 from lorascope.report.budget import check_report_memory
-from lorascope.report.claims import Claim, evaluate_claims
+from lorascope.report.claims import Claim, evaluate_claims, every_claim
 from lorascope.report.data import Inputs
 from lorascope.report.figures import FigureOptions, all_figures
 from lorascope.report.load import load_inputs
@@ -45,9 +45,10 @@ def _check_out(out: Path, png: bool) -> None:
 
 def build_report(inputs: Sequence[str | Path], out: str | Path, *, matrix: Sequence[str] = (), per_scan: int = 3,
                  map_size: int | None = None, title: str | None = None, png: bool = False,
-                 extra_claims: Sequence[Claim] = ()) -> Report:
+                 extra_claims: Sequence[Claim] = (), all_claims: bool = False) -> Report:
     """Write the report of `inputs` (scan JSONs, results.jsonl, monitor JSONL, scale.json, run folders, folders of
-    them) to `out`. Run folders also give the claims table (PAPER.md §5) at the top; `extra_claims` join it."""
+    them) to `out`. Run folders also give the claims table (PAPER.md §5) at the top; `extra_claims` join it;
+    `all_claims` adds a row, with the reason, for each §5 claim the inputs do not measure."""
     out = Path(out)
     options = FigureOptions(tuple(matrix), per_scan, map_size)
     _check_out(out, png)
@@ -63,6 +64,8 @@ def build_report(inputs: Sequence[str | Path], out: str | Path, *, matrix: Seque
         raise InputError(f"nothing to draw from these inputs ({kinds}): scale.json files need accuracy or "
                          "forgetting measurements in their outputs")
     claims = tuple(evaluate_claims(loaded.runs)) + tuple(extra_claims)
+    if all_claims:
+        claims = tuple(every_claim(claims))
     html = render_page(figures, loaded, title or _default_title(loaded), __version__, claims)
     pngs: tuple[Path, ...] = ()
     if png:
