@@ -389,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-shape", type=int, default=2, help="matrices of each shape")
     parser.add_argument("--real", nargs=3, type=Path, default=None, metavar=("BASE", "ADAPTER", "CHECKPOINT"),
                         help="also rows on a real model: its base, a PEFT adapter and a full checkpoint of it")
+    parser.add_argument("--rows", default="adapter,full,full-no-stats",
+                        help="which synthetic rows per shape: adapter, full, full-no-stats (comma list)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None,
@@ -440,10 +442,13 @@ def main(argv: list[str] | None = None) -> int:
             label = f"{shape[0]}×{shape[1]}"
             naive_lora, naive_full = run_naive(model, names)
             print(f"{label}: naive {naive_lora.per_matrix:.2f} / {naive_full.per_matrix:.2f} s per matrix", flush=True)
-            for kind, tuned, naive, stats in (("LoRA adapter", model.adapter, naive_lora, True),
-                                              ("full checkpoint", model.full, naive_full, True),
-                                              ("full checkpoint, --no-update-stats", model.full, naive_full, False)):
+            for key, kind, tuned, naive, stats in (
+                    ("adapter", "LoRA adapter", model.adapter, naive_lora, True),
+                    ("full", "full checkpoint", model.full, naive_full, True),
+                    ("full-no-stats", "full checkpoint, --no-update-stats", model.full, naive_full, False)):
                 # The last row does the work naive does (the intruder test, no ΔW effective rank).
+                if key not in args.rows.split(","):
+                    continue
                 cache = work / f"cache-{kind.split()[0]}-{label}"
                 row, warm = measure_row(kind, label, model.base, tuned, names, naive, cache, args, stats)
                 rows.append(row)
@@ -455,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
             largest_shape = max(shapes, key=lambda s: s[0] * s[1])
             working_set_mb = max(working_set_mb, 16 * largest_shape[0] * largest_shape[1] / 2**20)
         extrapolate = None
-        if all(s in shapes for s in SHAPES if SHAPES[s][1]):
+        if all(s in shapes for s in SHAPES if SHAPES[s][1]) and args.rows == parser.get_default("rows"):
             extrapolate = {}
             for kind in ("LoRA adapter", "full checkpoint", "full checkpoint, --no-update-stats"):
                 for i, what in enumerate(("naive", "lorascope cold", "lorascope warm")):
