@@ -98,7 +98,7 @@ def train_and_scan(config: TrainConfig, run_dir: str, analysis: AnalysisOptions,
                               k_fractions=tuple(analysis.k_fractions) or None, map_size=analysis.map_size,
                               include=trained_matrix_patterns(out), cache_dir=cache_dir)
         found = scan(resolve_model(config.model, cache_dir), out / final["checkpoint"], options)
-        tables.update(scan_rows(found, {**tag, "step": final["step"]}))
+        tables.update(scan_rows(found, {**tag, "step": final["step"]}, maps=True))
         tables["runs"][0]["scan_intruders"] = found.total_intruders
     return tables
 

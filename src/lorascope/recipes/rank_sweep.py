@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from lorascope.errors import InputError
 from lorascope.experiments.context import Context, Tables
+from lorascope.experiments.paper_maps import paper_maps
 
 
 @dataclass(frozen=True)
@@ -36,21 +37,49 @@ TABLES = {
     "epsilon_sweep": "model intruder count at k over the ε grid, final checkpoint",
     "k_fraction_sweep": "model intruder count at ε over k as a fraction of all singular vectors",
     "matrices": "per matrix of the final checkpoint: intruders, ΔW effective/stable rank, norms",
+    "effective_rank": "per LoRA run: mean effective rank of ΔW over its matrices, beside the full fine-tunes' mean "
+                      "on the same task (full_effective_rank, the figure's dashed baseline; diverged full runs "
+                      "left out)",
+    "paper_maps": "Fig. 1/3: |cos| of top-n base vs top-n tuned singular vectors of one matrix, full fine-tuning "
+                  "beside its quality-matched LoRA run (experiments/paper_maps.py)",
 }
 FIGURES = {
+    "fig1_similarity_full_vs_lora": {"table": "paper_maps", "x": "tuned_index", "y": "base_index", "value": "cos",
+                                     "facet": ["panel"]},
     "fig4_intruders_vs_epsilon": {"table": "epsilon_sweep", "x": "epsilon", "y": "intruders",
                                   "series": ["method", "rank", "alpha_rule"], "facet": "task"},
     "fig15_intruders_vs_k_fraction": {"table": "k_fraction_sweep", "x": "k_fraction", "y": "intruders",
                                       "series": ["method", "rank", "alpha_rule"], "facet": "task"},
     "fig6b_forgetting": {"table": "runs", "x": "rank", "y": "forgetting", "series": ["method", "alpha_rule"]},
-    "fig14_effective_rank": {"table": "matrices", "x": "rank", "y": "effective_rank",
-                             "series": ["method", "alpha_rule"]},
+    "fig14_effective_rank": {"table": "effective_rank", "x": "rank", "y": "effective_rank",
+                             "series": ["alpha_rule"], "facet": "task", "baseline": "full_effective_rank"},
 }
 
 
 def lora_alpha(rule: str | float, rank: int) -> float:
     """α of rank `rank` under `rule` ("2r" or a number)."""
     return 2.0 * rank if rule == "2r" else float(rule)
+
+
+def effective_rank_rows(tables: Tables) -> list[dict]:
+    """Per LoRA run: its mean ΔW effective rank (with its diverged flag: the report draws those apart), and the
+    mean of the same task's full fine-tunes that did not diverge."""
+    def mean_of(run_id: str) -> float | None:
+        values = [m["effective_rank"] for m in tables.get("matrices", [])
+                  if m.get("run_id") == run_id and m.get("effective_rank") is not None]
+        return sum(values) / len(values) if values else None
+
+    good = [r for r in tables.get("runs", []) if r.get("diverged") is not True]
+    rows = []
+    for run in (r for r in tables.get("runs", []) if r.get("method") == "lora"):
+        full = [v for v in (mean_of(r["run_id"]) for r in good if r.get("method") == "full"
+                            and r.get("task") == run.get("task")) if v is not None]
+        rows.append({"run_id": run["run_id"], "task": run.get("task"), "rank": run.get("rank"),
+                     "alpha_rule": run.get("alpha_rule"), "lr": run.get("lr"), "seed": run.get("seed"),
+                     "effective_rank": mean_of(run["run_id"]),
+                     "full_effective_rank": sum(full) / len(full) if full else None,
+                     "diverged": run.get("diverged")})
+    return rows
 
 
 def run(ctx: Context) -> Tables:
@@ -69,4 +98,8 @@ def run(ctx: Context) -> Tables:
                                                          alpha=lora_alpha(rule, rank), lr=None,
                                                          lora_lr_product=product)
                     runs.append((config, {"alpha_rule": str(rule), "lr_product": product}))
-    return ctx.train(runs)
+    tables = ctx.train(runs)
+    tables["paper_maps"] = paper_maps(tables)
+    tables["effective_rank"] = effective_rank_rows(tables)
+    tables.pop("similarity", None)  # every run's maps: only the chosen pair's are kept (paper_maps)
+    return tables
