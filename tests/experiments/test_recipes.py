@@ -312,3 +312,12 @@ def test_ray_executor_gives_the_local_tables(tiny, cache_dir, tmp_path):
             assert a.keys() == b.keys()
             for k in a:
                 assert b[k] == (pytest.approx(a[k], rel=1e-4, abs=1e-6) if isinstance(a[k], float) else a[k]), k
+
+
+def test_rank_sweep_seeds_train_every_run_at_each_seed(tiny, cache_dir, tmp_path):
+    result = quick("rank_sweep", tmp_path, tiny, cache_dir, train={"max_steps": 2},
+                   grid={"ranks": [2], "seeds": [0, 1, 2]})
+    runs = read_table(result.table_path("runs"))
+    assert sorted((r["method"], r["seed"]) for r in runs) == sorted(
+        (method, seed) for method in ("full", "lora") for seed in (0, 1, 2))
+    assert len({r["run_id"] for r in runs}) == 6

@@ -24,6 +24,7 @@ class Grid:
     lr_products: list[float] = field(default_factory=lambda: [2.4e-3])  # the constant α·lr of the LoRA runs
     full: bool = True  # also run full fine-tuning
     full_lrs: list[float] = field(default_factory=lambda: [1e-5])
+    seeds: list[int] = field(default_factory=list)  # each run at every seed (claims' intervals); empty: [train] seed
 
     def __post_init__(self) -> None:
         for alpha in self.alphas:
@@ -86,18 +87,20 @@ def run(ctx: Context) -> Tables:
     """Every (task, rank, α rule, lr product) LoRA run and every (task, lr) full run, trained and scanned."""
     grid = ctx.experiment.grid
     runs = []
+    seeded = [{"seed": seed} for seed in grid.seeds] or [{}]
     for task in grid.tasks:
-        if grid.full:
-            for lr in grid.full_lrs:
-                runs.append((ctx.experiment.train_config(task=task, method="full", lr=lr),
-                             {"alpha_rule": None, "lr_product": None}))
-        for rule in grid.alphas:
-            for rank in grid.ranks:
-                for product in grid.lr_products:
-                    config = ctx.experiment.train_config(task=task, method="lora", rank=rank,
-                                                         alpha=lora_alpha(rule, rank), lr=None,
-                                                         lora_lr_product=product)
-                    runs.append((config, {"alpha_rule": str(rule), "lr_product": product}))
+        for seed in seeded:
+            if grid.full:
+                for lr in grid.full_lrs:
+                    runs.append((ctx.experiment.train_config(task=task, method="full", lr=lr, **seed),
+                                 {"alpha_rule": None, "lr_product": None}))
+            for rule in grid.alphas:
+                for rank in grid.ranks:
+                    for product in grid.lr_products:
+                        config = ctx.experiment.train_config(task=task, method="lora", rank=rank,
+                                                             alpha=lora_alpha(rule, rank), lr=None,
+                                                             lora_lr_product=product, **seed)
+                        runs.append((config, {"alpha_rule": str(rule), "lr_product": product}))
     tables = ctx.train(runs)
     tables["paper_maps"] = paper_maps(tables)
     tables["effective_rank"] = effective_rank_rows(tables)
