@@ -11,7 +11,6 @@ With no intruder, or no λ within budget, no adapter is written; repair.json rec
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -22,8 +21,6 @@ from pathlib import Path
 from lorascope._version import __version__
 from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
-from lorascope.index import clean_tmp, index_layout
-from lorascope.memory import check_dense, memory_hint
 from lorascope.pipelines.forget import ForgetOptions
 from lorascope.pipelines.repair_choice import Point, choose_lambda, quality_drop_pct, rule_text, within_budget
 from lorascope.pipelines.repair_measure import Measurement, RepairBench, TextSettings, adapter_objective, check_inputs
@@ -32,7 +29,7 @@ from lorascope.pipelines.scale import (
     ScaleOptions,
     _check_sizes,
     _write_adapter_output,
-    analyse_pair,
+    analyse_plan,
     parse_lambdas,
 )
 from lorascope.weights import open_checkpoint, plan_pairs, read_adapter
@@ -209,31 +206,6 @@ def _point(lam: float, m: Measurement, ref: Measurement, opts: RepairOptions, hi
     return LambdaPoint(lam, m.quality, drop, m.forget_loss, m.forgetting, change, inside)
 
 
-def _analyse(plan, opts: RepairOptions, progress, total: int) -> tuple[list[ScaledMatrix], list[str], list[str]]:
-    """The one analysis pass: the triplets to scale in every matrix (as `scale`), untouched names, warnings."""
-    sopts = opts.scale_options()
-    layout = index_layout(opts.cache_dir) if opts.cache else None
-    if layout is not None:
-        with contextlib.suppress(OSError):
-            clean_tmp(layout)
-    scaled, untouched, warnings = [], [], []
-    for i, pair in enumerate(plan.pairs):
-        if progress is not None:
-            progress(i, total, pair.name)
-        check_dense(pair.name, pair.shape, hint=memory_hint())
-        try:
-            found, warning = analyse_pair(pair, sopts, layout)
-        except InputError as e:
-            raise InputError(f"{pair.name}: {e}") from e
-        if warning:
-            warnings.append(warning)
-        if found is None:
-            untouched.append(pair.name)
-        else:
-            scaled.append(found)
-    return scaled, untouched, warnings
-
-
 def _check_adapter(adapter_path: Path, plan, adapter) -> None:
     """repair reads and writes a plain LoRA adapter in safetensors (as `scale` writes adapters)."""
     if plan.tuned_kind != "adapter":
@@ -290,7 +262,7 @@ def repair(
     if progress is not None:
         progress(0, steps, "loading the model and data")
     bench = RepairBench(base_path, adapter_path, data_path, forget_path, opts.text_settings())
-    scaled, untouched, warnings = _analyse(plan, opts, progress, steps)
+    scaled, untouched, warnings = analyse_plan(plan.pairs, opts.scale_options(), progress=progress, total=steps)
     warnings = list(plan.warnings) + warnings
     higher = bench.higher_is_better
     done = len(plan.pairs)
