@@ -18,9 +18,11 @@ its basis may grow only while the run so far costs less than the dense path, the
 dense path instead of iterating on (a flat top converges slowly, and the old basis limit followed by a
 float64 SVD was the worst of both). Worst case, about twice the dense cost.
 
-Measured crossover (1 thread, loaded machine; README, Performance): the adapter's projected problem is
-cheaper dense up to d ≈ 700 (spiked spectra; flat tops: dense wins at every size measured, up to 1024),
-W_t's Gram route up to p ≈ 850 for a square checkpoint; the model puts both there.
+Measured crossover (1 thread, loaded machine; README, Performance): on spiked spectra dense wins below
+p ≈ 500–700 for the adapter's projected problem and p ≈ 600–1000 for a square checkpoint's W_t; on flat
+tops (Gaussian) dense wins at every size measured up to 1536–2048. The model switches to Krylov at
+d = 768 (projected problem) and p = 1280 (square W_t), so SmolLM2 (576 / 1536) runs dense and 1B-class
+(2048 / 5504) and LLaMA-7B iterative.
 """
 
 from __future__ import annotations
