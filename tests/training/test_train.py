@@ -184,7 +184,7 @@ def test_changed_settings_in_the_same_folder_are_refused(lora_run, llama_dir, ca
 
 @pytest.mark.parametrize("make, needle", [
     (lambda m: small(m, task="sst2"), "known tasks: rt_polarity, bbc_topic"),
-    (lambda m: replace(small(m), model="roberta-base"), "smollm2, minilm"),
+    (lambda m: replace(small(m), model="roberta-base"), "smollm2, gemma3-270m, minilm"),
     (lambda m: small(m, train_layers="top:9"), "only 3 blocks"),
 ])
 def test_unknown_names_are_input_errors(make, needle, llama_dir, cache_dir, tmp_path):

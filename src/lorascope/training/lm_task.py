@@ -23,11 +23,10 @@ from lorascope.training.bottom import HiddenCache, inject_block_input
 from lorascope.training.data import Encoded, pad_right
 from lorascope.training.modeling import (
     Classifier,
-    _freeze_semi_orthogonal_a,
-    block_matrices,
     find_blocks,
     load_tokenizer,
     quiet_transformers,
+    set_trainable,
 )
 
 
@@ -40,28 +39,8 @@ def build_causal_lm(model_dir: Path, method: Literal["lora", "full"], rank: int,
     torch.manual_seed(seed)
     with quiet_transformers():
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    _, blocks = find_blocks(model)
-    if top is not None and top > len(blocks):
-        raise InputError(f"train_layers top:{top}: {model_dir} has only {len(blocks)} blocks")
-    first = 0 if top is None else len(blocks) - top
-    matrices = block_matrices(model, first)
-    if not matrices:
-        raise InputError(f"{model_dir}: no linear matrix found in its transformer blocks")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    if method == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else 2 * rank,
-                            target_modules=matrices, task_type="CAUSAL_LM")
-        with quiet_transformers():
-            model = get_peft_model(model, config)
-        if freeze_a:
-            _freeze_semi_orthogonal_a(model, seed)
-    else:
-        modules = dict(model.named_modules())
-        for name in matrices:
-            modules[name].weight.requires_grad_(True)
+    model, first, matrices = set_trainable(model, model_dir, method, rank, alpha, top, seed, freeze_a,
+                                           task_type="CAUSAL_LM")
     _, blocks = find_blocks(model)
     return Classifier(model, tok, blocks, first, matrices, [], int(tok.pad_token_id))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -146,6 +147,41 @@ def load_tokenizer(model_dir: Path):
     return tok
 
 
+def set_trainable(model: nn.Module, model_dir: Path, method: Literal["lora", "full"], rank: int,
+                  alpha: float | None, top: int | None, seed: int, freeze_a: bool, task_type: str,
+                  dense: Sequence[str] = ()) -> tuple[nn.Module, int, list[str]]:
+    """Freeze `model`, then make the linear matrices of its top `top` blocks (all when None) train: as a PEFT
+    LoRA of `task_type` (α = 2r unless given) or in full; the modules named in `dense` train in full either way
+    (PEFT's task type saves them). Returns the (possibly wrapped) model, the first trained block and the matrices.
+    """
+    _, blocks = find_blocks(model)
+    if top is not None and top > len(blocks):
+        raise InputError(f"train_layers top:{top}: {model_dir} has only {len(blocks)} blocks")
+    first = 0 if top is None else len(blocks) - top
+    matrices = block_matrices(model, first)
+    if not matrices:
+        raise InputError(f"{model_dir}: no linear matrix found in its transformer blocks")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else 2 * rank,
+                            target_modules=matrices, task_type=task_type)
+        with quiet_transformers():
+            model = get_peft_model(model, config)
+        if freeze_a:
+            _freeze_semi_orthogonal_a(model, seed)
+    else:
+        modules = dict(model.named_modules())
+        for name in matrices:
+            modules[name].weight.requires_grad_(True)
+        for name in dense:
+            for p in modules[name].parameters():
+                p.requires_grad_(True)
+    return model, first, matrices
+
+
 def build_classifier(model_dir: Path, num_labels: int, method: Literal["lora", "full"], rank: int,
                      alpha: float | None, top: int | None, seed: int, freeze_a: bool = False) -> Classifier:
     """Load `model_dir` as a sequence classifier with a fresh head and set up what trains.
@@ -161,36 +197,12 @@ def build_classifier(model_dir: Path, num_labels: int, method: Literal["lora", "
         model = AutoModelForSequenceClassification.from_pretrained(
             model_dir, num_labels=num_labels, dtype=torch.float32, pad_token_id=tok.pad_token_id)
     model.config.pad_token_id = tok.pad_token_id
-    _, blocks = find_blocks(model)
-    n_blocks = len(blocks)
-    if top is not None and top > n_blocks:
-        raise InputError(f"train_layers top:{top}: {model_dir} has only {n_blocks} blocks")
-    first = 0 if top is None else n_blocks - top
-    matrices = block_matrices(model, first)
     head = head_modules(model)
-    if not matrices:
-        raise InputError(f"{model_dir}: no linear matrix found in its transformer blocks")
     if not head:
         raise InputError(f"{type(model).__name__}: no classification head ({' or '.join(HEAD_NAMES)}) found")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    if method == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        # task_type SEQ_CLS makes PEFT train and save the head (`score` / `classifier`) densely.
-        config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else 2 * rank,
-                            target_modules=matrices, task_type="SEQ_CLS")
-        with quiet_transformers():
-            model = get_peft_model(model, config)
-        if freeze_a:
-            _freeze_semi_orthogonal_a(model, seed)
-    else:
-        modules = dict(model.named_modules())
-        for name in matrices:
-            modules[name].weight.requires_grad_(True)
-        for name in head:
-            for p in modules[name].parameters():
-                p.requires_grad_(True)
+    # task_type SEQ_CLS makes PEFT train and save the head (`score` / `classifier`) densely.
+    model, first, matrices = set_trainable(model, model_dir, method, rank, alpha, top, seed, freeze_a,
+                                           task_type="SEQ_CLS", dense=head)
     _, blocks = find_blocks(model)
     return Classifier(model, tok, blocks, first, matrices, head, int(tok.pad_token_id))
 
