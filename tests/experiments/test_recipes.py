@@ -298,7 +298,7 @@ TIMING = ("seconds", "sec_per_step", "eval_seconds", "run_dir", "checkpoint")
 
 
 @pytest.mark.slow
-def test_ray_executor_gives_the_local_tables(tiny, cache_dir, tmp_path):
+def test_ray_executor_gives_the_local_tables(tiny, cache_dir, tmp_path, ray_cluster):
     local = quick("seeds", tmp_path / "local", tiny, cache_dir, train={"max_steps": 4})
     overrides = {"train": {**tiny["train"], "max_steps": 4}}
     ray = run_experiment(EXPERIMENTS / "seeds.toml", "quick", tmp_path / "ray", overrides=overrides,

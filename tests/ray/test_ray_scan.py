@@ -7,7 +7,6 @@ This folder has no __init__.py on purpose: tests/ is on sys.path, and a package 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from lorascope.errors import InputError, JobError  # noqa: E402
 from lorascope.executor import Job, run_jobs  # noqa: E402
 from lorascope.pipelines.multi_scan import INDEX_FILE, RunOptions, multi_scan  # noqa: E402
 from lorascope.pipelines.scan import ScanOptions  # noqa: E402
-from lorascope.ray_executor import FAULT_ENV, FAULT_FILE  # noqa: E402
+from lorascope.ray_executor import FAULT_FILE  # noqa: E402
 from multiscan.inputs import make_inputs, read_json  # noqa: E402
 
 GROUP = 4
@@ -28,21 +27,10 @@ OPTIONS = ScanOptions(k=4)
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A local Ray instance with 2 CPUs for this module; workers inherit the fault-injection folder."""
-    faults = tmp_path_factory.mktemp("faults")
-    before = os.environ.get(FAULT_ENV)
-    os.environ[FAULT_ENV] = str(faults)
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
-    try:
-        yield faults
-    finally:
-        ray.shutdown()
-        if before is None:
-            os.environ.pop(FAULT_ENV, None)
-        else:
-            os.environ[FAULT_ENV] = before
+def cluster(ray_cluster):
+    """The suite's one Ray instance (tests/conftest.py); its workers cannot import this test module."""
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    return ray_cluster
 
 
 @pytest.fixture(scope="module")
