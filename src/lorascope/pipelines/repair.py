@@ -28,12 +28,13 @@ from lorascope.pipelines.scale import (
     ScaledMatrix,
     ScaleOptions,
     _check_sizes,
-    _write_adapter_output,
     analyse_plan,
     parse_lambdas,
+    scaled_changes,
 )
-from lorascope.weights import open_checkpoint, plan_pairs, read_adapter
+from lorascope.weights import plan_pairs, read_adapter
 from lorascope.weights.source import resolve_pair
+from lorascope.weights.write_adapter import write_adapter_changes
 from lorascope.weights.write_dir import check_out_dir, staged_dir
 
 TARGETS: tuple[str, ...] = ("top-intruder", "all-intruders")
@@ -256,7 +257,6 @@ def repair(
     lora = read_adapter(adapter_path) if plan.tuned_kind == "adapter" else None
     _check_adapter(adapter_path, plan, lora)
     _check_sizes(plan, opts.scale_options())
-    base_store = open_checkpoint(base_path, role="BASE")
 
     steps = len(plan.pairs) + len(opts.lambdas) + 1
     if progress is not None:
@@ -308,7 +308,7 @@ def repair(
     pairs = {p.name: p for p in plan.pairs}
     with staged_dir(out_path, force=opts.force) as tmp:
         if lam is not None:
-            _write_adapter_output(tmp, lam, opts.target, lora, base_store, pairs, scaled)
+            write_adapter_changes(lora, tmp, scaled_changes(scaled, pairs, lam, opts.target))
         result = replace(result, seconds=time.perf_counter() - start)
         atomic_write_text(tmp / REPORT, json.dumps(result.to_json(), indent=1) + "\n")
         _write_page(tmp)

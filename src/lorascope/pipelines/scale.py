@@ -39,7 +39,7 @@ from lorascope.pipelines.scale_options import (
 )
 from lorascope.spectral import BaseSpectrum, base_spectrum, check_k_fits
 from lorascope.spectral.intervention import choose_triplets, neighbour_index
-from lorascope.weights import LoraAdapter, MatrixPair, Plan, open_checkpoint, plan_pairs, read_adapter
+from lorascope.weights import MatrixPair, Plan, open_checkpoint, plan_pairs, read_adapter
 from lorascope.weights.matrix_change import MatrixChange
 from lorascope.weights.source import resolve_pair
 from lorascope.weights.write_adapter import write_adapter_changes
@@ -145,18 +145,6 @@ def scaled_changes(
     if target == "whole-update":
         return [MatrixChange(pairs[sm.name], update_factor=lam) for sm in scaled]
     return [MatrixChange(pairs[sm.name], sm.U, sm.V, tuple(sm.weights(lam))) for sm in scaled]
-
-
-def _write_adapter_output(
-    dest: Path,
-    lam: float,
-    target: str,
-    adapter: LoraAdapter,
-    base: object,  # unused: the orientation now comes with each MatrixPair (kept for pipelines/repair.py)
-    pairs: dict[str, MatrixPair],
-    scaled: list[ScaledMatrix],
-) -> None:
-    write_adapter_changes(adapter, dest, scaled_changes(scaled, pairs, lam, target))
 
 
 # ---------------------------------------------------------------------------------------------- pipeline
