@@ -36,7 +36,7 @@ except ModuleNotFoundError:  # Python 3.10
 from lorascope.datafiles import DataSpec
 from lorascope.errors import InputError
 from lorascope.spectral import DEFAULT_EPSILONS
-from lorascope.training.config import TrainConfig
+from lorascope.training.config import LORA_LR_PRODUCT, TrainConfig
 
 SECTIONS = ("train", "analysis", "grid", "data")
 DATA_KEYS = (*(f.name for f in dataclasses.fields(DataSpec)), "objective")
@@ -85,9 +85,13 @@ class Experiment:
         """The shared [train] settings with `changes` on top, as a validated TrainConfig."""
         settings = {**self.train, **changes}
         try:
-            return TrainConfig(**settings)
+            config = TrainConfig(**settings)
         except InputError as e:
             raise InputError(f"{self.path}: [train] {e}") from e
+        # One training, one run id: the resolved alpha and lr, however a recipe spelled them (an lr product or
+        # an lr), so recipes sharing a runs folder (reproduce) train a configuration they both need once.
+        return dataclasses.replace(config, alpha=config.resolved_alpha, lr=config.resolved_lr,
+                                   lora_lr_product=LORA_LR_PRODUCT)
 
 
 def load_experiment(path: str | Path, profile: str | None, overrides: dict[str, dict[str, Any]] | None, *,

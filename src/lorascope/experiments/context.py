@@ -46,6 +46,7 @@ class Context:
     executor: str = "local"
     cache_dir: str | None = None
     log: Callable[[str], None] = lambda message: None
+    runs_root: Path | None = None  # where training runs live; None: out/runs (reproduce shares one across recipes)
     ran: int = 0
     reused: int = 0
 
@@ -57,8 +58,9 @@ class Context:
         return {k: v for k, v in config.to_json().items() if k not in VOLATILE}
 
     def run_dir(self, config: TrainConfig) -> Path:
-        """Where the training run `config` lives (shared by every recipe job that needs it)."""
-        return self.out / "runs" / run_id_of(config)
+        """Where the training run `config` lives (shared by every job, and every recipe given the same runs_root,
+        that needs it: a run id names every result-relevant setting, so one folder is one training)."""
+        return (self.runs_root if self.runs_root is not None else self.out / "runs") / run_id_of(config)
 
     def train(self, runs: list[tuple[TrainConfig, dict[str, Any]]]) -> Tables:
         """Train and scan each distinct config once; every (config, labels) entry gets its rows with its labels."""

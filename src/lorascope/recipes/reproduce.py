@@ -1,9 +1,11 @@
 """`reproduce`: run the experiment recipes behind the paper's main claims, then write the report and claims.json.
 
-The output folder holds one `lorascope run` folder per recipe (each resumable through its ledger, so a
-killed reproduce picks up where it stopped), `toy/` (the §5.13 toy matrix, measured in a second, in the same
-manifest + tables layout), `report.html` with the claims table at the top, and `claims.json`: one object per
-claim covered (id, claim, paper, measured, holds, rule, note, figure).
+The output folder holds `runs/` (every training run, shared by the recipes: a configuration that two recipes
+need, e.g. the LoRA run the rank sweep scans and the intervention scales, trains once), one `lorascope run`
+folder per recipe (each resumable through its ledger, so a killed reproduce picks up where it stopped),
+`toy/` (the §5.13 toy matrix, measured in a second, in the same manifest + tables layout), `report.html`
+with the claims table at the top, and `claims.json`: one object per claim covered (id, claim, paper,
+measured, holds, rule, note, figure).
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def reproduce(options: ReproduceOptions | None = None,
         say(f"[{i}/{len(files)}] {name} ({opts.profile} profile) …")
         t = time.perf_counter()
         result = run_experiment(file, opts.profile, out / name, executor=opts.executor, overrides=overrides,
-                                cache_dir=opts.cache_dir, log=say)
+                                cache_dir=opts.cache_dir, log=say, runs_dir=out / "runs")
         say(f"[{i}/{len(files)}] {name}: {result.ran} job(s) ran, {result.reused} reused, "
             f"{time.perf_counter() - t:.0f} s")
         runs.append(result.out)

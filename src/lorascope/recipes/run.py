@@ -4,7 +4,8 @@ Output folder:
     manifest.json      the recipe, profile, resolved settings, each table (rows, columns) and each figure's tables
     tables/NAME.parquet  tidy tables of everything measured
     ledger/KEY.json    one record per finished job (a rerun skips those; delete one to redo that job)
-    runs/RUN_ID/       each training run (config.json, results.jsonl, checkpoints/, state/; resumable)
+    runs/RUN_ID/       each training run (config.json, results.jsonl, checkpoints/, state/; resumable), unless
+                       runs_dir puts them elsewhere (reproduce shares one runs/ across its recipes)
     ...                recipe-specific folders (scaled adapters, merged continual stages)
 """
 
@@ -49,8 +50,12 @@ def default_out(path: str | Path, profile: str | None) -> Path:
 
 def run_experiment(path: str | Path, profile: str | None = None, out: str | Path | None = None, *,
                    executor: str = "local", overrides: dict[str, dict[str, Any]] | None = None,
-                   cache_dir: str | Path | None = None, log: Callable[[str], None] | None = None) -> ExperimentResult:
+                   cache_dir: str | Path | None = None, log: Callable[[str], None] | None = None,
+                   runs_dir: str | Path | None = None) -> ExperimentResult:
     """Run (or resume) the experiment in `path` at `profile`, writing tables and a manifest to `out`.
+
+    Training runs go to `runs_dir` (default `out/runs`): experiments given the same `runs_dir` train each
+    distinct configuration once and share it, as `reproduce` does across its recipes.
 
     One process at a time per `out` (lorascope.folder_lock): a second one says so, waits, then resumes
     from the ledger the first left, ending with the same tables.
@@ -58,12 +63,12 @@ def run_experiment(path: str | Path, profile: str | None = None, out: str | Path
     folder = Path(out) if out is not None else default_out(path, profile)
     with folder_lock(folder, "run", log or (lambda message: None)):
         return _run_experiment(path, profile, folder, executor=executor, overrides=overrides, cache_dir=cache_dir,
-                               log=log)
+                               log=log, runs_dir=runs_dir)
 
 
 def _run_experiment(path: str | Path, profile: str | None, out: Path, *, executor: str,
                     overrides: dict[str, dict[str, Any]] | None, cache_dir: str | Path | None,
-                    log: Callable[[str], None] | None) -> ExperimentResult:
+                    log: Callable[[str], None] | None, runs_dir: str | Path | None = None) -> ExperimentResult:
     """`run_experiment` with its folder lock held."""
     check_executor(executor)
     experiment = load_experiment(path, profile, overrides)
@@ -72,7 +77,7 @@ def _run_experiment(path: str | Path, profile: str | None, out: Path, *, executo
     check_out_folder(out)
     start = time.perf_counter()
     ctx = Context(experiment, out, executor, None if cache_dir is None else str(cache_dir),
-                  log or (lambda message: None))
+                  log or (lambda message: None), None if runs_dir is None else Path(runs_dir))
     with executor_session(executor):  # one Ray instance for every batch of jobs the recipe submits
         tables = module.run(ctx)  # a bad grid value fails while the recipe plans its runs, before any write
     described = write_tables(out, tables, module.TABLES)
@@ -81,7 +86,8 @@ def _run_experiment(path: str | Path, profile: str | None, out: Path, *, executo
         "experiment_file": str(experiment.path), "profile": experiment.profile,
         "settings": {"train": experiment.train, "analysis": dataclasses.asdict(experiment.analysis),
                      "grid": dataclasses.asdict(experiment.grid)},
-        "executor": executor, "tables": described, "figures": module.FIGURES,
+        "executor": executor, "runs_dir": str(ctx.runs_root or out / "runs"),
+        "tables": described, "figures": module.FIGURES,
         "jobs": {"ran": ctx.ran, "reused_from_ledger": ctx.reused}, "seconds": round(time.perf_counter() - start, 3),
     }
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1, default=str) + "\n")
