@@ -266,13 +266,16 @@ def repair(
     warnings = list(plan.warnings) + warnings
     higher = bench.higher_is_better
     done = len(plan.pairs)
+    if scaled:  # binds the rescaled matrices and caches the blocks below them, so every λ is measured alike
+        if progress is not None:
+            progress(done, steps, "caching the blocks below the first rescaled matrix")
+        bench.bind([sm.name for sm in scaled])
     if progress is not None:
         progress(done, steps, "λ = 1 (unscaled)")
     ref = bench.measure()
     unscaled = _point(1.0, ref, ref, opts, higher)
     points: list[LambdaPoint] = []
     if scaled:
-        bench.bind([sm.name for sm in scaled])
         for i, lam in enumerate(opts.lambdas):
             if progress is not None:
                 progress(done + 1 + i, steps, f"λ = {lam:g}")

@@ -4,6 +4,11 @@ The model is loaded once (PEFT merges the adapter: W0 + ΔW in every adapted mat
 setting each changed matrix to W_tuned + Σ_j (λ − 1)·σ_j·u_j·v_jᵀ (the change `scale` writes as extra
 rank), and λ = 1 puts the saved W_tuned back bit for bit. Nothing is written to disk per λ.
 
+Blocks below the lowest rescaled matrix are the same at every λ, so once the matrices are bound their
+output (the hidden state entering that block) is computed once for the validation texts and the forget
+text and kept in memory (tokens × hidden × 4 bytes); each λ then runs only the blocks from there up and
+the head, as `train --train-layers top:N` evaluates (training/bottom.py).
+
 Quality is measured as `train` measures it (pipelines/quality.py): accuracy of a classification adapter
 (PEFT task_type SEQ_CLS) on the validation rows, or the held-out task loss of a causal-LM adapter on the
 validation texts. Forgetting is as `forget` measures it (pipelines/forget.py, rolling windows per
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +33,17 @@ from lorascope.datafiles import DataSpec, load_data_task, read_documents
 from lorascope.errors import InputError
 from lorascope.pipelines.forget import ForgetOptions, forget_text
 from lorascope.pipelines.quality import QualityScorer
+from lorascope.training.bottom import HiddenCache, compute_hidden
 from lorascope.training.lm import context_length
-from lorascope.training.modeling import attach_backbone, lm_kind, load_lm, load_tokenizer, quiet_transformers, unwrap
+from lorascope.training.modeling import (
+    attach_backbone,
+    find_blocks,
+    lm_kind,
+    load_lm,
+    load_tokenizer,
+    quiet_transformers,
+    unwrap,
+)
 from lorascope.training.tuned import load_tuned_classifier, load_tuned_lm
 from lorascope.weights.name_map import find_prefix_map
 
@@ -112,6 +127,7 @@ class _Bound:
     param: torch.Tensor
     original: torch.Tensor
     transposed: bool
+    model_name: str  # the parameter's name in the loaded model
 
 
 class RepairBench:
@@ -158,6 +174,10 @@ class RepairBench:
             self.lm = self.model
         self.params = dict(unwrap(self.model).named_parameters(remove_duplicate=False))
         self.bound: dict[str, _Bound] = {}
+        self.blocks_prefix, self.blocks = find_blocks(unwrap(self.model))
+        self.start = 0  # blocks [0, start) hold no bound matrix: their output is cached below
+        self.quality_cache: HiddenCache | None = None
+        self.forget_cache: HiddenCache | None = None
 
     @property
     def higher_is_better(self) -> bool:
@@ -182,7 +202,31 @@ class RepairBench:
                 raise InputError(f"{name}: no such parameter in the loaded model ({mapper.guess(name)})")
             transposed = type(modules.get(found.rsplit(".", 1)[0])).__name__ == "Conv1D"  # GPT-2: (in, out)
             param = self.params[found]
-            self.bound[name] = _Bound(param, param.detach().clone(), transposed)
+            self.bound[name] = _Bound(param, param.detach().clone(), transposed, found)
+        self._cache_bottom()
+
+    def first_bound_block(self) -> int:
+        """Index of the lowest block holding a bound matrix; 0 when one lies outside the blocks (embedding, head)."""
+        pattern = re.compile(rf"^{re.escape(self.blocks_prefix)}\.(\d+)\.")
+        found = [pattern.match(b.model_name) for b in self.bound.values()]
+        return min((int(m.group(1)) for m in found if m), default=0) if all(found) else 0
+
+    @torch.no_grad()
+    def _cache_bottom(self) -> None:
+        """The output of the blocks below the first bound one, for the validation and forget texts (once)."""
+        start = self.first_bound_block()
+        lm_blocks = find_blocks(unwrap(self.lm))[1]
+        if start == 0 or lm_blocks is not self.blocks or self.forget.chunks is None:
+            self.start, self.quality_cache, self.forget_cache = 0, None, None
+            return
+        for b in self.bound.values():  # the bottom is computed with W_tuned, as every λ leaves it
+            b.param.copy_(b.original)
+        pad, size = self.scorer.pad_id, self.settings.batch_size
+        self.quality_cache = compute_hidden(lambda ids, mask: self.model(input_ids=ids, attention_mask=mask),
+                                            self.blocks, start, self.scorer.data.ids, pad, size)
+        self.forget_cache = compute_hidden(lambda ids, mask: self.lm(input_ids=ids, attention_mask=mask),
+                                           self.blocks, start, self.forget.chunks.model_inputs, pad, size)
+        self.start = start
 
     @torch.no_grad()
     def set_change(self, changes: dict[str, torch.Tensor | None]) -> None:
@@ -198,8 +242,12 @@ class RepairBench:
     @torch.no_grad()
     def measure(self) -> Measurement:
         """Quality and forgetting of the model as it is now."""
-        quality = self.scorer.measure(self.model).value
-        loss = self.forget.score(self.lm).loss
+        if self.start:
+            quality = self.scorer.measure(self.model, self.blocks, self.start, self.quality_cache).value
+            loss = self.forget.score(self.lm, self.blocks, self.start, self.forget_cache).loss
+        else:
+            quality = self.scorer.measure(self.model).value
+            loss = self.forget.score(self.lm).loss
         if not (math.isfinite(quality) and math.isfinite(loss)):
             raise InputError("a measurement is not finite (empty validation or forget text after tokenising?)")
         return Measurement(quality, loss, loss - self.base_forget_loss)
