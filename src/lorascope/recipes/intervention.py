@@ -3,6 +3,8 @@
 For each chosen run and target (top intruder, the neighbour control, the whole-update baseline), every λ
 gives a model whose accuracy and forgetting are measured; `intervention` holds them with the percent
 changes against the unscaled fine-tuned model (docs/experiments.md: ΔX% = 100·(X_λ − X_ft)/|X_ft|).
+Every run is trained at each of `seeds`, so each (target, λ) has one row per seed: the claims' intervals are
+over seeds.
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ class Grid:
     lora_lrs: list[float] = field(default_factory=lambda: [5e-3])
     lambdas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.7, 0.9, 1.0, 1.5, 2.0])
     targets: list[str] = field(default_factory=lambda: ["top-intruder", "neighbour", "whole-update"])
+    seeds: list[int] = field(default_factory=list)  # each run at every seed (claims' intervals); empty: [train] seed
 
     def __post_init__(self) -> None:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise InputError(f"seeds must not repeat; got {self.seeds!r}")
         for target in self.targets:
             if target not in TARGETS:
                 raise InputError(f"targets entries must be one of {', '.join(TARGETS)}; got {target!r}")
@@ -38,29 +43,31 @@ class Grid:
 
 
 TABLES = {
-    "runs": "the fine-tuned runs that are scaled",
+    "runs": "the fine-tuned runs that are scaled (one per task, rank, lr and seed)",
     "evals": "every evaluation of those runs",
-    "intervention": "per run, target, λ: accuracy, forgetting, and percent changes against the unscaled model",
+    "intervention": "per run (so per seed), target, λ: accuracy, forgetting, and percent changes against the "
+                    "unscaled model",
     "epsilon_sweep": "model intruder count at k over the ε grid of each run",
     "k_fraction_sweep": "model intruder count at ε over k fractions of each run",
     "matrices": "per matrix of each run",
 }
 FIGURES = {
     "fig8_accuracy_vs_lambda": {"table": "intervention", "x": "lambda", "y": "accuracy", "series": ["target"],
-                                "facet": ["task", "rank"], "baseline": "reference_accuracy"},
+                                "facet": ["task", "rank", "seed"], "baseline": "reference_accuracy"},
     "fig8_forgetting_vs_lambda": {"table": "intervention", "x": "lambda", "y": "lm_loss", "series": ["target"],
-                                  "facet": ["task", "rank"], "baseline": "base_lm_loss"},
+                                  "facet": ["task", "rank", "seed"], "baseline": "base_lm_loss"},
     "table3_percent_changes": {"table": "intervention", "columns": ["lambda", "accuracy_change_pct",
                                                                     "forgetting_change_pct"]},
 }
 
 
 def run(ctx: Context) -> Tables:
-    """Train the chosen LoRA runs, then scale each by every λ for every target and measure the results."""
+    """Train the chosen LoRA runs (each seed), then scale each by every λ for every target and measure the results."""
     grid = ctx.experiment.grid
+    seeded = [{"seed": seed} for seed in grid.seeds] or [{}]
     configs = [ctx.experiment.train_config(task=task, method="lora", rank=rank, alpha=lora_alpha(grid.alpha, rank),
-                                           lr=lr)
-               for task in grid.tasks for rank in grid.ranks for lr in grid.lora_lrs]
+                                           lr=lr, **seed)
+               for task in grid.tasks for seed in seeded for rank in grid.ranks for lr in grid.lora_lrs]
     tables = ctx.train([(config, {}) for config in configs])
     checkpoints = {row["run_id"]: row["checkpoint"] for row in tables["runs"]}
     analysis = ctx.experiment.analysis

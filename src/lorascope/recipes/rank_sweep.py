@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lorascope.errors import InputError
+from lorascope.experiments.baselines import full_baseline_rows, matrix_mean, row_value
 from lorascope.experiments.context import Context, Tables
 from lorascope.experiments.paper_maps import paper_maps
 
@@ -41,6 +42,8 @@ TABLES = {
     "effective_rank": "per LoRA run: mean effective rank of ΔW over its matrices, beside the full fine-tunes' mean "
                       "on the same task (full_effective_rank, the figure's dashed baseline; diverged full runs "
                       "left out)",
+    "forgetting": "per LoRA run: final forgetting, beside the full fine-tunes' mean on the same task "
+                  "(full_forgetting, the figure's dashed baseline; diverged full runs left out)",
     "paper_maps": "Fig. 1/3: |cos| of top-n base vs top-n tuned singular vectors of one matrix, full fine-tuning "
                   "beside its quality-matched LoRA run (experiments/paper_maps.py)",
 }
@@ -51,7 +54,8 @@ FIGURES = {
                                   "series": ["method", "rank", "alpha_rule"], "facet": "task"},
     "fig15_intruders_vs_k_fraction": {"table": "k_fraction_sweep", "x": "k_fraction", "y": "intruders",
                                       "series": ["method", "rank", "alpha_rule"], "facet": "task"},
-    "fig6b_forgetting": {"table": "runs", "x": "rank", "y": "forgetting", "series": ["method", "alpha_rule"]},
+    "fig6b_forgetting": {"table": "forgetting", "x": "rank", "y": "forgetting", "series": ["alpha_rule"],
+                         "facet": "task", "baseline": "full_forgetting"},
     "fig14_effective_rank": {"table": "effective_rank", "x": "rank", "y": "effective_rank",
                              "series": ["alpha_rule"], "facet": "task", "baseline": "full_effective_rank"},
 }
@@ -65,22 +69,13 @@ def lora_alpha(rule: str | float, rank: int) -> float:
 def effective_rank_rows(tables: Tables) -> list[dict]:
     """Per LoRA run: its mean ΔW effective rank (with its diverged flag: the report draws those apart), and the
     mean of the same task's full fine-tunes that did not diverge."""
-    def mean_of(run_id: str) -> float | None:
-        values = [m["effective_rank"] for m in tables.get("matrices", [])
-                  if m.get("run_id") == run_id and m.get("effective_rank") is not None]
-        return sum(values) / len(values) if values else None
+    return full_baseline_rows(tables, "effective_rank", matrix_mean(tables, "effective_rank"))
 
-    good = [r for r in tables.get("runs", []) if r.get("diverged") is not True]
-    rows = []
-    for run in (r for r in tables.get("runs", []) if r.get("method") == "lora"):
-        full = [v for v in (mean_of(r["run_id"]) for r in good if r.get("method") == "full"
-                            and r.get("task") == run.get("task")) if v is not None]
-        rows.append({"run_id": run["run_id"], "task": run.get("task"), "rank": run.get("rank"),
-                     "alpha_rule": run.get("alpha_rule"), "lr": run.get("lr"), "seed": run.get("seed"),
-                     "effective_rank": mean_of(run["run_id"]),
-                     "full_effective_rank": sum(full) / len(full) if full else None,
-                     "diverged": run.get("diverged")})
-    return rows
+
+def forgetting_rows(tables: Tables) -> list[dict]:
+    """Per LoRA run: its final forgetting, and the mean of the same task's non-diverged full fine-tunes (Fig. 6b's
+    full fine-tuning line)."""
+    return full_baseline_rows(tables, "forgetting", row_value("forgetting"))
 
 
 def run(ctx: Context) -> Tables:
@@ -104,5 +99,6 @@ def run(ctx: Context) -> Tables:
     tables = ctx.train(runs)
     tables["paper_maps"] = paper_maps(tables)
     tables["effective_rank"] = effective_rank_rows(tables)
+    tables["forgetting"] = forgetting_rows(tables)
     tables.pop("similarity", None)  # every run's maps: only the chosen pair's are kept (paper_maps)
     return tables

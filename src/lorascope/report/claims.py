@@ -13,9 +13,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from lorascope.evidence.divergence import RULE as DIVERGENCE
-from lorascope.evidence.interval import MIN_N, Interval, bootstrap_interval, rule_text, verdict
+from lorascope.evidence.interval import CONFIDENCE, MIN_N, Interval, bootstrap_interval, rule_text, verdict
 from lorascope.evidence.matching import RULE as MATCH
 from lorascope.evidence.matching import Pair, match_pairs
+from lorascope.evidence.rho_interval import (
+    CORRELATES_RULE,
+    NO_CORRELATION_RULE,
+    RhoInterval,
+    correlates,
+    no_significant_correlation,
+)
 from lorascope.report.common import fmt
 from lorascope.report.data import RunData
 from lorascope.report.fig_runs import figure_id
@@ -61,8 +68,9 @@ def _quality(row: dict) -> object:
     return row.get(row.get("quality_metric") or "accuracy")
 
 
-def _lora_name(row: dict) -> str:
-    return f"LoRA r={row.get('rank')} α={fmt(row.get('alpha'))} lr={fmt(row.get('lr'))}"
+def _lora_name(row: dict, with_seed: bool = True) -> str:
+    seed = f" seed={row['seed']}" if with_seed and row.get("seed") is not None else ""
+    return f"LoRA r={row.get('rank')} α={fmt(row.get('alpha'))} lr={fmt(row.get('lr'))}{seed}"
 
 
 def _diverged(rows: Sequence[dict]) -> list[str]:
@@ -110,6 +118,23 @@ def _matched_values(pairs: Sequence[tuple[RunData, Pair]], limit: int = 4) -> st
     return "matched " + "; ".join(parts) + (f"; … {len(pairs) - limit} more" if len(pairs) > limit else "")
 
 
+def _matched_count(runs: Sequence[RunData], pairs: Sequence[tuple[RunData, Pair]], recipes: Sequence[str],
+                   keep: Callable[[dict], bool] = lambda row: True) -> str:
+    """'2 of 3 LoRA runs matched (1 diverged)': the pairs over every LoRA run of the recipes that `keep` accepts."""
+    lora = [r for run in _runs(runs, *recipes) for r in run.rows("runs") if r.get("method") == "lora" and keep(r)]
+    matched = sum(1 for _, p in pairs if keep(p.lora))
+    bad = sum(1 for r in lora if r.get("diverged") is True)
+    return f"{matched} of {len(lora)} LoRA runs matched" + (f" ({bad} diverged)" if bad else "")
+
+
+def _low_rank(row: dict) -> bool:
+    return isinstance(row.get("rank"), int) and row["rank"] <= 16
+
+
+def _alpha_2r(row: dict) -> bool:
+    return row.get("alpha_rule") == "2r"
+
+
 def full_has_none(runs: Sequence[RunData]) -> Claim | None:
     """5.1: full fine-tuning creates no intruders (full fine-tunes quality-matched to a LoRA run)."""
     recipes = ("rank_sweep", "lr_sweep", "seeds", "only_b")
@@ -125,8 +150,8 @@ def full_has_none(runs: Sequence[RunData]) -> Claim | None:
     iv = bootstrap_interval(list(counts.values()))
     figure = next((figure_id(run.label, "fig4_intruders_vs_epsilon") for run in _runs(runs, "rank_sweep")), None)
     return Claim("5.1", "Full fine-tuning creates no intruder dimensions", "0 (every epoch, every task)",
-                 f"intruders of matched full fine-tunes: {iv.text()}" + (f" ({_matched_values(pairs)})" if pairs
-                                                                        else ""),
+                 f"intruders of matched full fine-tunes: {iv.text()} ({_matched_count(runs, pairs, recipes)}"
+                 + (f"; {_matched_values(pairs)})" if pairs else ")"),
                  verdict(iv, "<", 1.0) if counts else None,
                  rule_text("<", 1.0, f"intruder count (k = 10, ε = {EPSILON}) of the full fine-tunes that have a "
                            "quality-matched LoRA run") + "; " + MATCH.describe(),
@@ -143,13 +168,14 @@ def lora_has_some(runs: Sequence[RunData]) -> Claim | None:
                for r in (*run.rows("runs"), *_at_eps(run))):
         return None
     pairs, diverged, why = _matched(runs, "rank_sweep", "seeds")
-    low = [(run, p) for run, p in pairs if isinstance(p.lora.get("rank"), int) and p.lora["rank"] <= 16]
+    low = [(run, p) for run, p in pairs if _low_rank(p.lora)]
     counts = [c for c in (_count_at_eps(run, p.lora["run_id"]) for run, p in low) if c is not None]
     iv = bootstrap_interval(counts)
     parts = "; ".join(f"{_lora_name(p.lora)}: {_count_at_eps(run, p.lora['run_id'])} ({p.text()})" for run, p in low)
     figure = next((figure_id(run.label, "fig4_intruders_vs_epsilon") for run in _runs(runs, "rank_sweep")), None)
     return Claim("5.2", "LoRA at rank ≤ 16 creates intruder dimensions", "> 0 on all six tasks (r = 1…16, α = 2r)",
-                 f"{iv.text()}" + (f" — {parts}" if parts else ""), verdict(iv, ">", 0.0) if counts else None,
+                 f"{iv.text()} ({_matched_count(runs, pairs, ('rank_sweep', 'seeds'), _low_rank)})"
+                 + (f" — {parts}" if parts else ""), verdict(iv, ">", 0.0) if counts else None,
                  rule_text(">", 0.0, f"intruder count (k = 10, ε = {EPSILON}) of LoRA runs with r ≤ 16 that have a "
                            "quality-matched full fine-tune") + "; " + MATCH.describe(),
                  note=_join(why if not low else "", _left_out_note(diverged), _few(iv)), figure=figure)
@@ -180,46 +206,63 @@ def _correlation(runs: Sequence[RunData], target: str) -> tuple[RunData, dict] |
     return None
 
 
+def _rho_interval(row: dict) -> RhoInterval:
+    """The correlations row as a RhoInterval (no interval when the table predates rho_low / rho_high)."""
+    def num(key: str) -> float | None:
+        v = row.get(key)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    runs = row.get("runs")
+    return RhoInterval(num("rho"), num("p"), int(row.get("n") or 0), int(runs) if isinstance(runs, int) else 0,
+                       num("rho_low"), num("rho_high"), confidence=num("confidence") or CONFIDENCE)
+
+
+def _correlation_note(row: dict) -> str:
+    missing = ("" if "rho_low" in row else "this correlations table has no interval of ρ (written before "
+               "intervals): rerun lr_sweep")
+    return _join(str(row.get("note") or ""), missing)
+
+
 def correlates_with_forgetting(runs: Sequence[RunData]) -> Claim | None:
-    """5.5: intruders correlate with forgetting across an lr sweep."""
+    """5.5: intruders correlate with forgetting across an lr sweep (the interval of ρ over runs above 0)."""
     found = _correlation(runs, "forgetting")
     if found is None:
         return None
     run, row = found
-    rho, p = row.get("rho"), row.get("p")
-    holds = None if rho is None else bool(rho >= 0.5 and p is not None and p < 0.05)
+    rho = _rho_interval(row)
     return Claim("5.5", "Intruder count correlates with forgetting (Spearman, lr sweep)", "ρ = 0.971",
-                 f"ρ = {fmt(rho, 3)}, p = {fmt(p, 2)}, n = {row.get('n')}", holds, "ρ ≥ 0.5 with p < 0.05",
-                 note=str(row.get("note") or ""), figure=figure_id(run.label, "fig7_intruders_per_epoch"))
+                 rho.text(), correlates(rho), CORRELATES_RULE, note=_correlation_note(row),
+                 figure=figure_id(run.label, "fig7_intruders_per_epoch"))
 
 
 def not_with_accuracy(runs: Sequence[RunData]) -> Claim | None:
-    """5.5: intruders do not correlate significantly with accuracy."""
+    """5.5: intruders do not correlate significantly with accuracy (the interval of ρ over runs contains 0)."""
     found = _correlation(runs, "accuracy")
     if found is None:
         return None
     run, row = found
-    rho, p = row.get("rho"), row.get("p")
-    holds = None if p is None else bool(p >= 0.05)
+    rho = _rho_interval(row)
     return Claim("5.5b", "Intruder count does not correlate significantly with accuracy", "ρ = −0.34, p = 0.22",
-                 f"ρ = {fmt(rho, 3)}, p = {fmt(p, 2)}, n = {row.get('n')}", holds, "p ≥ 0.05",
-                 note=str(row.get("note") or ""), figure=figure_id(run.label, "fig7_accuracy_per_epoch"))
+                 rho.text(), no_significant_correlation(rho), NO_CORRELATION_RULE, note=_correlation_note(row),
+                 figure=figure_id(run.label, "fig7_accuracy_per_epoch"))
 
 
 def highest_lr_forgets_more(runs: Sequence[RunData]) -> Claim | None:
-    """5.5: in the lr sweep, the highest-lr LoRA run forgets more than full fine-tuning."""
+    """5.5: in the lr sweep, the highest-lr LoRA runs (every seed) forget more than every full fine-tune."""
     for run in _runs(runs, "lr_sweep"):
         rows = [r for r in _kept(run.rows("runs")) if r.get("forgetting") is not None and r.get("lr") is not None]
         lora = [r for r in rows if r.get("method") == "lora"]
         full = [r for r in rows if r.get("method") == "full"]
         if lora and full:
-            top = max(lora, key=lambda r: r["lr"])
+            top_lr = max(r["lr"] for r in lora)
+            top = sorted((r for r in lora if r["lr"] == top_lr), key=lambda r: r["forgetting"])
             most = max(r["forgetting"] for r in full)
+            values = f"{', '.join(fmt(r['forgetting'], 3) for r in top)} ({len(top)} run(s))"
             return Claim("5.5c", "The highest-lr LoRA forgets more than full fine-tuning (lr sweep)",
-                         "higher pseudo-loss than full FT", f"{_lora_name(top)}: {fmt(top['forgetting'], 3)}; full "
-                         f"fine-tuning at most {fmt(most, 3)}", top["forgetting"] > most,
-                         "final forgetting of the highest-lr LoRA run above every full run's (diverged runs "
-                         "left out)", note=_left_out_note(_diverged(run.rows("runs"))),
+                         "higher pseudo-loss than full FT", f"{_lora_name(top[0], with_seed=False)}: {values}; "
+                         f"full fine-tuning at most {fmt(most, 3)} ({len(full)} run(s))", top[0]["forgetting"] > most,
+                         "final forgetting of every highest-lr LoRA run (every seed) above every full run's "
+                         "(diverged runs left out)", note=_left_out_note(_diverged(run.rows("runs"))),
                          figure=figure_id(run.label, "fig7_forgetting_per_epoch"))
     return None
 
@@ -264,8 +307,10 @@ def full_forgets_more(runs: Sequence[RunData]) -> Claim | None:
         return None
     found, diverged, why = _paired(runs, _row_value("forgetting"), "rank_sweep", "seeds", alpha_rule="2r")
     iv = bootstrap_interval([fu - lo for _, _, lo, fu in found])
+    count = _matched_count(runs, [(run, p) for run, p, _, _ in found], ("rank_sweep", "seeds"), _alpha_2r)
     return Claim("5.6", "Full fine-tuning forgets more than α = 2r LoRA", "higher pseudo-loss on all six tasks",
-                 f"forgetting full − LoRA: {iv.text()}" + (f" — {_pair_parts(found, 'forgetting')}" if found else ""),
+                 f"forgetting full − LoRA: {iv.text()} ({count})"
+                 + (f" — {_pair_parts(found, 'forgetting')}" if found else ""),
                  verdict(iv, ">", 0.0) if found else None,
                  rule_text(">", 0.0, "forgetting difference (full − LoRA, LM-loss rise) over quality-matched pairs")
                  + "; " + MATCH.describe(),
@@ -299,9 +344,11 @@ def scaling_reduces_forgetting(runs: Sequence[RunData]) -> Claim | None:
     holds = verdict(iv, "<", 0.0)
     if holds is True and (acc is None or acc < -1.0):
         holds = False
+    seeds = sorted({r.get("seed") for r in rows if isinstance(r.get("seed"), int)})
+    over = f" over {len(rows)} scaled run(s)" + (f", seeds {', '.join(map(str, seeds))}" if seeds else "")
     return Claim("5.7", f"Scaling the top intruder by λ = {fmt(lam)} cuts forgetting at ~no accuracy cost",
                  "λ = 0.7 (QQP): accuracy 0.0 %, forgetting −33 %",
-                 f"accuracy {fmt(acc, 3)} % (mean), forgetting change {iv.text()} %", holds,
+                 f"accuracy {fmt(acc, 3)} % (mean), forgetting change {iv.text()} %{over}", holds,
                  rule_text("<", 0.0, "forgetting change (%) over the scaled runs")
                  + ", and mean accuracy change ≥ −1 %",
                  note=_join(_left_out_note(_diverged(all_rows)), _few(iv)),
@@ -411,9 +458,10 @@ def effective_rank_gap(runs: Sequence[RunData]) -> Claim | None:
         return None
     found, diverged, why = _paired(runs, _matrix_mean("effective_rank"), "rank_sweep", "seeds")
     iv = bootstrap_interval([fu - lo for _, _, lo, fu in found])
+    count = _matched_count(runs, [(run, p) for run, p, _, _ in found], ("rank_sweep", "seeds"))
     return Claim("5.12", "Full fine-tuning's update has a far higher effective rank than LoRA's",
                  "full > 400; LoRA r = 8/16 far lower",
-                 f"mean effective rank per matrix, full − LoRA: {iv.text()}"
+                 f"mean effective rank per matrix, full − LoRA: {iv.text()} ({count})"
                  + (f" — {_pair_parts(found, 'effective rank')}" if found else ""),
                  verdict(iv, ">", 0.0) if found else None,
                  rule_text(">", 0.0, "difference of the per-matrix mean effective rank of ΔW (full − LoRA) over "
@@ -430,8 +478,9 @@ def update_norm_ratio(runs: Sequence[RunData]) -> Claim | None:
     found, diverged, why = _paired(runs, _matrix_mean("fro_norm"), "rank_sweep", "seeds")
     found = [f for f in found if f[3] > 0]
     iv = bootstrap_interval([lo / fu for _, _, lo, fu in found])
+    count = _matched_count(runs, [(run, p) for run, p, _, _ in found], ("rank_sweep", "seeds"))
     return Claim("5.14", "LoRA's update is larger in norm than full fine-tuning's", "about 16× (0.002839 vs "
-                 "0.000172)", f"‖ΔW‖_F ratio LoRA / full: {iv.text()}"
+                 "0.000172)", f"‖ΔW‖_F ratio LoRA / full: {iv.text()} ({count})"
                  + (f" — {_pair_parts(found, 'mean ‖ΔW‖_F')}" if found else ""),
                  verdict(iv, ">", 1.0) if found else None,
                  rule_text(">", 1.0, "ratio of the per-matrix mean Frobenius norms (LoRA / full) over "

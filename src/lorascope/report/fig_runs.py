@@ -2,7 +2,8 @@
 
 A spec names a table and how to draw it: "x"/"y" (an x–y chart; one line per distinct value of the "series"
 columns, one panel per value of the "facet" columns, "error" as ± tooltips, "baseline" a column whose value is
-drawn as a dashed reference line), "value" (heatmaps, one per facet), or neither (the table itself,
+drawn as a dashed reference line; rows of several seeds that the spec does not name are drawn one line per
+seed, in their series' colour), "value" (heatmaps, one per facet), or neither (the table itself,
 restricted to "columns" when given). A spec whose table is empty draws nothing.
 """
 
@@ -61,9 +62,17 @@ def _split_diverged(groups: dict[tuple, list[dict]], apart: bool) -> list[tuple[
     return out
 
 
+def _by_seed(spec: dict, rows: Sequence[dict]) -> list[str]:
+    """["seed"] when the rows come from several seeds that the spec neither draws as series nor facets nor x
+    (each seed then gets its own line in its series' colour, so a line never joins points of different runs)."""
+    named = [spec["x"], *_as_list(spec.get("series")), *_as_list(spec.get("facet"))]
+    return ["seed"] if "seed" not in named and len({str(r.get("seed")) for r in rows}) > 1 else []
+
+
 def _xy_panels(run: RunData, name: str, spec: dict, rows: Sequence[dict]) -> list[Panel]:
     x, y = spec["x"], spec["y"]
     series_cols, facet_cols = _as_list(spec.get("series")), _as_list(spec.get("facet"))
+    line_cols = series_cols + _by_seed(spec, rows)
     baseline, error = spec.get("baseline"), spec.get("error")
     keys = list(_groups(rows, series_cols))
     colors = {k: categorical(i) for i, k in enumerate(keys)}
@@ -71,19 +80,19 @@ def _xy_panels(run: RunData, name: str, spec: dict, rows: Sequence[dict]) -> lis
     apart = any(r.get("diverged") is True for r in rows)  # diverged runs: their own hollow series
     for facet_rows in _groups(rows, facet_cols).values():
         series = []
-        for (key, flag), group in _split_diverged(_groups(facet_rows, series_cols), apart):
+        for (key, flag), group in _split_diverged(_groups(facet_rows, line_cols), apart):
             points = sorted(((_number(r.get(x)), _number(r.get(y)), r) for r in group),
                             key=lambda p: (p[0] is None, p[0] or 0.0))
             points = [p for p in points if p[0] is not None]
             if not points:
                 continue
-            label = (_label(group[0], series_cols) if series_cols else y) + (" (diverged)" if flag else "")
+            label = (_label(group[0], line_cols) if line_cols else y) + (" (diverged)" if flag else "")
             tips = tuple(f"{label}\n{x} = {fmt(px)}: {y} {fmt(py)}"
                          + (f" ± {fmt(_number(r.get(error)))}" if error and _number(r.get(error)) is not None else "")
                          for px, py, r in points)
             skey = f"{run.label}|{name}|{'/'.join(key)}" + ("|diverged" if flag else "")
-            series.append(Series(skey, label, colors[key], tuple(p[0] for p in points), tuple(p[1] for p in points),
-                                 tips=tips, hollow=flag))
+            series.append(Series(skey, label, colors[key[:len(series_cols)]], tuple(p[0] for p in points),
+                                 tuple(p[1] for p in points), tips=tips, hollow=flag))
         if not series:
             continue
         hline = None
