@@ -67,6 +67,19 @@ def test_claim_5_1_reads_only_matched_runs_that_did_not_diverge(done):
         assert claim.holds is None and "no quality-matched" in claim.note
 
 
+def test_recipes_share_one_runs_folder_and_train_each_configuration_once(done):
+    opts, result, _ = done
+    ids: dict[str, set[str]] = {}
+    for folder in result.run_folders:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["runs_dir"] == str(Path(opts.out) / "runs") and not (folder / "runs").exists()
+        ids[folder.name] = {r["run_id"] for r in read_table(folder / "tables" / "runs.parquet")}
+    trained = {p.name for p in (Path(opts.out) / "runs").iterdir()}
+    assert trained == set().union(*ids.values())
+    # the quick grids' shared LoRA run (r = 8, lr 1e-2 per seed) is one folder that both recipes read
+    assert ids["intervention"] and ids["intervention"] <= ids["rank_sweep"]
+
+
 def test_report_has_the_claims_table_and_links_to_existing_figures(done):
     _, result, _ = done
     html = result.report.read_text()
