@@ -14,7 +14,7 @@ import torch
 import lorascope.resources as resources
 import lorascope.training.convert as convert
 from lorascope.errors import InputError
-from lorascope.training.registry import MODELS, check_adds_bos, resolve_model
+from lorascope.training.registry import BOS_CHECKED, MODELS, check_adds_bos, resolve_model
 from training import toys
 
 
@@ -52,6 +52,23 @@ def test_a_tokenizer_without_bos_first_is_refused(monkeypatch, tmp_path, llama_d
     _fake(monkeypatch, bert_mlm_dir)
     with pytest.raises(InputError, match="gemma3-270m: the tokenizer does not start"):
         resolve_model("gemma3-270m", tmp_path)
+
+
+def test_the_bos_check_reruns_only_when_the_tokenizer_files_change(monkeypatch, tmp_path, llama_dir, bert_mlm_dir):
+    import lorascope.training.modeling as modeling
+
+    _fake(monkeypatch, llama_dir)
+    loads: list[Path] = []
+    real = modeling.load_tokenizer
+    monkeypatch.setattr(modeling, "load_tokenizer", lambda d: loads.append(d) or real(d))
+    out = resolve_model("gemma3-270m", tmp_path)
+    resolve_model("gemma3-270m", tmp_path)
+    assert loads == [out] and (out / BOS_CHECKED).is_file()  # checked once, then remembered
+    for name in ("tokenizer.json", "tokenizer_config.json"):  # a tokenizer that puts [CLS] first
+        (out / name).write_bytes((bert_mlm_dir / name).read_bytes())
+    with pytest.raises(InputError, match="does not start texts with its <bos>"):
+        resolve_model("gemma3-270m", tmp_path)
+    assert len(loads) == 2
 
 
 def test_missing_package_names_the_install_line(monkeypatch, tmp_path):

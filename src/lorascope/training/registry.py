@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,8 +37,36 @@ def _gemma3(root: Path, log: Callable[[str], None] | None) -> Path:
     out = root / "models" / "gemma3-270m"
     if not (out / DONE_MARKER).is_file():  # joining the chunks costs a 240 MB copy: only before converting
         out = gguf_to_safetensors(gemma3_gguf(root / "models" / "gguf" / "gemma-3-270m-q4_k_m.gguf"), out, log)
-    check_adds_bos(out)
+    check_adds_bos_once(out)
     return out
+
+
+BOS_CHECKED = "lorascope-bos-checked.json"
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model")
+
+
+def check_adds_bos_once(model_dir: Path) -> None:
+    """check_adds_bos, skipped while the tokenizer files hash as when it last passed (BOS_CHECKED in
+    `model_dir`): loading Gemma's 33 MB tokenizer costs seconds, and recipes resolve the model for every run."""
+    import hashlib
+    import json
+
+    from lorascope.atomic import atomic_write_text
+
+    digests = {}
+    for name in _TOKENIZER_FILES:
+        path = model_dir / name
+        if path.is_file():
+            digests[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    marker = model_dir / BOS_CHECKED
+    try:
+        if json.loads(marker.read_text()) == digests:
+            return
+    except (OSError, ValueError):  # no marker yet (or a torn one): check
+        pass
+    check_adds_bos(model_dir)
+    with contextlib.suppress(InputError):  # a read-only cache: the check passed, it just runs again next time
+        atomic_write_text(marker, json.dumps(digests, sort_keys=True))
 
 
 def check_adds_bos(model_dir: Path) -> None:
