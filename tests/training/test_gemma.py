@@ -156,3 +156,21 @@ def test_cached_bottom_equals_uncached_forward(which, method, lr, request, gemma
     a = load_file(cached.out / "state" / (cached.out / "state" / "LATEST").read_text().strip() / "params.safetensors")
     b = load_file(plain.out / "state" / (plain.out / "state" / "LATEST").read_text().strip() / "params.safetensors")
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5, rtol=0) for k in a)
+
+
+def test_lm_objective_trains_the_gemma_causal_lm_with_the_cached_bottom(gemma_dir, text_file, cache_dir, tmp_path):
+    """--objective lm: Gemma3ForCausalLM itself trains (LoRA, top 2 blocks); cached and uncached runs agree and
+    the held-out task loss falls."""
+    data = tmp_path / "stories.jsonl"
+    words = ["red", "blue", "cold", "warm", "loud", "slow"]
+    data.write_text("".join(json.dumps({"text": f"the {a} cat saw the {b} dog."}) + "\n"
+                            for a in words for b in words))
+    cfg = small(gemma_dir, text_file, task=None, data=str(data), objective="lm", test_fraction=0.25,
+                train_examples=None, test_examples=None, lr=3e-2, epochs=2, eval_every=None)
+    cached = train(cfg, tmp_path / "cached", cache_dir=cache_dir)
+    plain = train(replace(cfg, cache_bottom=False), tmp_path / "plain", cache_dir=cache_dir)
+    assert json.loads((cached.out / "config.json").read_text())["cached_bottom"]
+    for x, y in zip(cached.rows, plain.rows, strict=True):
+        for key in ("task_loss", "lm_loss", "forgetting", "train_loss"):
+            assert x[key] == pytest.approx(y[key], abs=1e-5) or x[key] is y[key] is None
+    assert cached.rows[-1]["task_loss"] < cached.rows[0]["task_loss"]
