@@ -348,7 +348,7 @@ def scaling_reduces_forgetting(runs: Sequence[RunData]) -> Claim | None:
     over = f" over {len(rows)} scaled run(s)" + (f", seeds {', '.join(map(str, seeds))}" if seeds else "")
     return Claim("5.7", f"Scaling the top intruder by λ = {fmt(lam)} cuts forgetting at ~no accuracy cost",
                  "λ = 0.7 (QQP): accuracy 0.0 %, forgetting −33 %",
-                 f"accuracy {fmt(acc, 3)} % (mean), forgetting change {iv.text()} %{over}", holds,
+                 f"accuracy {fmt(acc, 3)} % (mean), forgetting change (%) {iv.text()}{over}", holds,
                  rule_text("<", 0.0, "forgetting change (%) over the scaled runs")
                  + ", and mean accuracy change ≥ −1 %",
                  note=_join(_left_out_note(_diverged(all_rows)), _few(iv)),

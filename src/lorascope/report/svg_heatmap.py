@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from lorascope.report.colors import INTRUDER, heat
 from lorascope.report.spec import Heatmap
 from lorascope.report.svg_text import esc, num
 
 LEFT, TOP, BOTTOM, BAR = 40, 50, 44, 52
+TITLE_LINE = 14  # px between wrapped title lines
 
 
 def _label_every(n: int) -> int:
@@ -18,14 +21,20 @@ def render_heatmap(panel: Heatmap, size: int = 230) -> str:
     n = len(panel.values)
     cell = max(min(size / n, 28.0), 2.0)
     side = cell * n
-    width, height = LEFT + side + BAR + 12, TOP + side + BOTTOM
-    x0, y0 = LEFT, TOP
+    width = LEFT + side + BAR + 12
+    x0 = LEFT
+    # a long title wraps to the panel's width (side-by-side panels would otherwise write over each other)
+    lines = textwrap.wrap(panel.title, max(16, int((width - x0 - 15) / 6.3))) or [""]
+    extra = TITLE_LINE * (len(lines) - 1)
+    height, y0 = TOP + extra + side + BOTTOM, TOP + extra
+    title = "".join(f'<tspan x="{x0 + 15}" dy="{0 if i == 0 else TITLE_LINE}">{esc(line)}</tspan>'
+                    for i, line in enumerate(lines))
     out = [f'<svg class="chart heat" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {num(width)} {num(height)}" '
            f'width="{num(width)}" height="{num(height)}" role="img" aria-label="{esc(panel.title)}">',
            f'<circle cx="{x0 + 5}" cy="13" r="5" fill="{panel.color}"/>',
-           f'<text class="ptitle" x="{x0 + 15}" y="18">{esc(panel.title)}</text>']
+           f'<text class="ptitle" x="{x0 + 15}" y="18">{title}</text>']
     if panel.note:
-        out.append(f'<text class="pnote" x="{x0}" y="35">{esc(panel.note)}</text>')
+        out.append(f'<text class="pnote" x="{x0}" y="{35 + extra}">{esc(panel.note)}</text>')
     for i, row in enumerate(panel.values):
         for j, v in enumerate(row):
             tip = f"{panel.title}\nbase vector {i + 1} · tuned vector {j + 1}\n|cos| = {v:.3f}"
