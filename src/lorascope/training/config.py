@@ -31,7 +31,7 @@ class TrainConfig:
     """What to train, on what, and how; every field is also a `lorascope train` option."""
 
     model: str = field(default="smollm2", metadata={
-        "help": "smollm2 | minilm | a HF model directory | a Hub id (org/name, org/name@revision)"})
+        "help": "smollm2 | gemma3-270m | minilm | a HF model directory | a Hub id (org/name, org/name@revision)"})
     task: str = field(default="rt_polarity", metadata={
         "help": "rt_polarity | bbc_topic | hoc_party | debate_party | health_source"})
     method: Literal["lora", "full"] = field(default="lora", metadata={"help": "lora | full"})
