@@ -40,9 +40,59 @@ def test_continual_full_profile_has_four_real_tasks():
 def test_profile_overrides_key_by_key():
     base = load_experiment(EXPERIMENTS / "rank_sweep.toml")
     quick = load_experiment(EXPERIMENTS / "rank_sweep.toml", "quick")
-    assert quick.grid.ranks == [2, 8] and base.grid.ranks == [1, 2, 4, 8, 16, 64]
+    assert quick.grid.ranks == [8] and base.grid.ranks == [1, 2, 4, 8, 16, 64]
     assert quick.train["max_steps"] == 60 and quick.train["batch_size"] == base.train["batch_size"]
     assert load_experiment(EXPERIMENTS / "rank_sweep.toml", "quick", {"grid": {"ranks": [4]}}).grid.ranks == [4]
+
+
+PER_MODEL = """recipe = "rank_sweep"
+[train]
+model = "smollm2"
+[grid]
+lr_products = [0.1]
+[profile.quick.grid]
+lr_products = [0.2]
+full_lrs = [1e-4]
+[profile.quick.model."gemma3-270m".grid]
+lr_products = [0.08]
+"""
+
+
+def test_a_profile_can_change_settings_for_one_model(tmp_path):
+    path = write(tmp_path, PER_MODEL)
+    assert load_experiment(path, "quick").grid.lr_products == [0.2]  # the file's model: smollm2
+    gemma = load_experiment(path, "quick", {"train": {"model": "gemma3-270m"}})
+    assert gemma.grid.lr_products == [0.08] and gemma.grid.full_lrs == [1e-4]  # the rest of the profile holds
+    assert load_experiment(path, None, {"train": {"model": "gemma3-270m"}}).grid.lr_products == [0.1]
+    # an explicit override still wins over the model's table
+    assert load_experiment(path, "quick", {"train": {"model": "gemma3-270m"},
+                                           "grid": {"lr_products": [0.3]}}).grid.lr_products == [0.3]
+
+
+def test_a_bad_per_model_table_names_its_key(tmp_path):
+    path = write(tmp_path, PER_MODEL + 'rnaks = [1]\n')
+    with pytest.raises(InputError, match='profile.quick.model."gemma3-270m".grid.rnaks|grid.rnaks'):
+        load_experiment(path, "quick", {"train": {"model": "gemma3-270m"}})
+    path = write(tmp_path, PER_MODEL.replace('.grid]\nlr_products = [0.08]', '.trian]\nx = 1'))
+    with pytest.raises(InputError, match='profile.quick.model."gemma3-270m".trian'):
+        load_experiment(path, "quick", {"train": {"model": "gemma3-270m"}})
+
+
+def test_gemma_quick_profile_keeps_the_shared_runs_shared():
+    """On gemma3-270m the quick files change LoRA's learning rate together, so the recipes still share runs."""
+    from lorascope.pipelines.train import run_id_of
+
+    over = {"train": {"model": "gemma3-270m"}}
+    rank = load_experiment(EXPERIMENTS / "rank_sweep.toml", "quick", over)
+    lr = load_experiment(EXPERIMENTS / "lr_sweep.toml", "quick", over)
+    inter = load_experiment(EXPERIMENTS / "intervention.toml", "quick", over)
+    lora = [rank.train_config(task="rt_polarity", method="lora", rank=8, alpha=16.0, lr=None, lora_lr_product=p)
+            for p in rank.grid.lr_products]
+    swept = {run_id_of(lr.train_config(task="rt_polarity", method="lora", rank=8, lr=x)) for x in lr.grid.lora_lrs}
+    scaled = {run_id_of(inter.train_config(task="rt_polarity", method="lora", rank=8, alpha=16.0, lr=x))
+              for x in inter.grid.lora_lrs}
+    assert {run_id_of(c) for c in lora} == scaled and scaled <= swept
+    assert "gemma3-270m" in next(iter(scaled))
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -122,9 +122,20 @@ def load_experiment(path: str | Path, profile: str | None, overrides: dict[str, 
     if profile is not None:
         if profile not in profiles:
             raise InputError(f"{path}: no [profile.{profile}]; profiles: {', '.join(profiles) or 'none'}")
-        _no_unknown(path, f"profile.{profile}.", profiles[profile], SECTIONS)
+        chosen = profiles[profile]
+        _no_unknown(path, f"profile.{profile}.", chosen, (*SECTIONS, "model"))
         for name in SECTIONS:
-            sections[name].update(_table(path, f"profile.{profile}.{name}", profiles[profile].get(name, {})))
+            sections[name].update(_table(path, f"profile.{profile}.{name}", chosen.get(name, {})))
+        # [profile.P.model."NAME".SECTION]: what this profile changes on one model (the one the overrides name,
+        # else the file's), e.g. a learning rate that trains without diverging on that model
+        by_model = _table(path, f"profile.{profile}.model", chosen.get("model", {}))
+        model = (overrides or {}).get("train", {}).get("model", sections["train"].get("model"))
+        if isinstance(model, str) and model in by_model:
+            where = f'profile.{profile}.model."{model}"'
+            table = _table(path, where, by_model[model])
+            _no_unknown(path, where + ".", table, SECTIONS)
+            for name in SECTIONS:
+                sections[name].update(_table(path, f"{where}.{name}", table.get(name, {})))
     for name, values in (overrides or {}).items():
         if name not in SECTIONS:
             raise InputError(f"override {name}: the section must be one of {', '.join(SECTIONS)}")
