@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from lorascope.errors import InputError
 
 WINDOW_TOKENS = 8192  # tokens per forward pass of the causal loss, whatever the batch size
+LOGIT_TOKENS = 256  # scored positions whose logits are held at once (a row is vocab floats: 1 MiB for Gemma-3)
 
 
 @dataclass(frozen=True)
@@ -180,14 +181,31 @@ def documents_for_tokens(tokenizer, docs: list[str], tokens: int, seed: int) -> 
     return picked
 
 
+def token_nll(head: Callable[[torch.Tensor], torch.Tensor], states: torch.Tensor, targets: torch.Tensor,
+              logit_tokens: int = LOGIT_TOKENS) -> torch.Tensor:
+    """(N,) float64 -log P(targets[i] | states[i]) for final hidden states (N, hidden), the head's logits taken
+    `logit_tokens` positions at a time: a few vocab-long rows are held at once, never N of them."""
+    if logit_tokens < 1:
+        raise InputError(f"logit_tokens must be ≥ 1; got {logit_tokens!r}")
+    nll = torch.empty(len(targets), dtype=torch.float64)
+    for start in range(0, len(targets), logit_tokens):
+        end = start + logit_tokens
+        logits = head(states[start:end]).float()
+        nll[start:end] = F.cross_entropy(logits, targets[start:end], reduction="none").double()
+    return nll
+
+
 @torch.no_grad()
-def causal_loss(logits_of: Callable[[torch.Tensor, list[int]], torch.Tensor], chunks: Chunks,
-                batch_size: int = 8) -> LossResult:
+def causal_loss(hidden_of: Callable[[torch.Tensor, list[int]], torch.Tensor],
+                head: Callable[[torch.Tensor], torch.Tensor], chunks: Chunks, batch_size: int = 8,
+                logit_tokens: int = LOGIT_TOKENS) -> LossResult:
     """Mean next-token cross-entropy over every chunk target (the last len(target_docs[c]) tokens of chunk c).
 
-    `logits_of(input_ids (B, L), chunk_indices)` gives (B, L, vocab) logits of the chunks' model inputs
-    (all but their last token); equal-length chunks are batched, at most `batch_size` of them and at most
-    WINDOW_TOKENS tokens per forward (a long rolling window goes alone: its logits alone are L × vocab floats).
+    `hidden_of(input_ids (B, L), chunk_indices)` gives the (B, L, hidden) final hidden states of the chunks'
+    model inputs (all but their last token) and `head(states (N, hidden))` their (N, vocab) logits, as the
+    model's own forward computes them. Equal-length chunks are batched, at most `batch_size` of them and at
+    most WINDOW_TOKENS tokens per forward; only scored positions reach the head, `logit_tokens` at a time, so
+    a 32,768-token window of a 262,144-token vocabulary (Gemma-3) never holds its L × vocab logits.
     """
     sums = [0.0] * chunks.n_docs
     counts = [0] * chunks.n_docs
@@ -200,12 +218,19 @@ def causal_loss(logits_of: Callable[[torch.Tensor, list[int]], torch.Tensor], ch
         for b in range(0, len(members), rows):
             idx = members[b:b + rows]
             ids = torch.tensor([chunks.input_ids[c] for c in idx], dtype=torch.long)
-            logits = logits_of(ids[:, :-1], idx).float()
-            nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
-                                  reduction="none").view(len(idx), -1).double()
-            for row, c in enumerate(idx):
-                scored = len(chunks.target_docs[c])
-                values = nll[row, nll.shape[1] - scored:].tolist()
+            hidden = hidden_of(ids[:, :-1], idx)
+            width = length - 1
+            if hidden.shape[:2] != (len(idx), width):
+                raise ValueError(f"hidden_of gave states of shape {tuple(hidden.shape)} for inputs "
+                                 f"{(len(idx), width)}")
+            scored = [len(chunks.target_docs[c]) for c in idx]
+            states = torch.cat([hidden[row, width - s:] for row, s in enumerate(scored)])
+            targets = torch.cat([ids[row, 1 + width - s:] for row, s in enumerate(scored)])
+            nll = token_nll(head, states, targets, logit_tokens)
+            offset = 0
+            for c, s in zip(idx, scored, strict=True):
+                values = nll[offset:offset + s].tolist()
+                offset += s
                 for value, d in zip(values, chunks.target_docs[c], strict=True):
                     sums[d] += value
                     counts[d] += 1
