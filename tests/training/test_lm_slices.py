@@ -155,3 +155,18 @@ def test_causal_loss_refuses_states_of_the_wrong_shape():
     chunks = rolling_chunks(documents(lengths=(10,)), 48, prefix=1)
     with pytest.raises(ValueError, match="hidden_of gave states of shape"):
         causal_loss(lambda ids, idx: torch.zeros(ids.shape[0], ids.shape[1] - 1, 4), lambda h: h, chunks)
+
+
+def test_forget_guard_counts_one_slice_of_logits_for_long_documents(tmp_path):
+    from lorascope.pipelines.forget import ForgetOptions, forget_text
+    from lorascope.pipelines.memory_guard import check_forget_memory
+    from lorascope.training.lm import LOGIT_TOKENS, causal_batches
+    from lorascope.training.modeling import load_tokenizer
+
+    model_dir = toys.tiny_llama_dir(tmp_path / "llama")
+    text = tmp_path / "long.txt"
+    text.write_text("the quick brown fox jumps. " * 60 + "\n")  # one document of 1,620 tokens
+    held_out = forget_text(load_tokenizer(model_dir), "causal", text, ForgetOptions(context=200))
+    assert [len(idx) for idx in causal_batches(held_out.chunks, 8)] == [8, 1]  # 9 windows of 201 tokens
+    parts = dict(check_forget_memory(model_dir, held_out).parts)
+    assert parts[f"logits of {LOGIT_TOKENS} positions at a time"] == 2 * 4 * LOGIT_TOKENS * VOCAB  # not 8 × 201

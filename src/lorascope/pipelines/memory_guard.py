@@ -9,6 +9,7 @@ from lorascope.memory import check_budget
 from lorascope.training.config import TrainConfig
 from lorascope.training.data import Encoded
 from lorascope.training.footprint import Footprint, checkpoint_params, dims_of, forget_footprint, train_footprint
+from lorascope.training.lm import LOGIT_TOKENS, causal_batches
 from lorascope.training.modeling import clean_name
 from lorascope.training.probe import current_tuned
 
@@ -36,6 +37,19 @@ def _probe_shapes(clf) -> list[tuple[int, int]]:
     return shapes
 
 
+def _lm_scoring(held_out) -> tuple[int, int, int]:
+    """(rows, width, logit rows) of held-out LM scoring's largest forward: the causal loss batches equal-length
+    chunks (causal_batches) and holds logits of LOGIT_TOKENS positions at a time; the pseudo-loss all of them."""
+    if held_out.chunks is None:
+        batch, width = 8 * held_out.batch_size, held_out.chunk_length
+        return batch, width, batch * width
+    inputs = held_out.chunks.input_ids
+    width = max((len(c) for c in inputs), default=1)
+    tokens = max((sum(len(inputs[c]) for c in idx) for idx in causal_batches(held_out.chunks, held_out.batch_size)),
+                 default=1)
+    return -(-tokens // width), width, min(tokens, LOGIT_TOKENS)
+
+
 def _tokens(data: Encoded, width: int) -> int:
     return sum(min(len(ids), width) for ids in data.ids)
 
@@ -45,20 +59,19 @@ def train_session_footprint(clf, config: TrainConfig, train_data: Encoded, test_
     """The estimate (lorascope.training.footprint) of one session of this run, from the built model and data."""
     dims = dims_of(clf.unwrapped().config)
     width = min(config.max_length, max((len(ids) for ids in train_data.ids), default=1))
-    lm_batch = lm_width = 0
+    lm_batch = lm_width = lm_logit_rows = 0
     cached_tokens = _tokens(train_data, width) + _tokens(test_data, width) if cached else 0
     if held_out is not None:
+        lm_batch, lm_width, lm_logit_rows = _lm_scoring(held_out)
         if held_out.chunks is not None:
-            lm_batch, lm_width = held_out.batch_size, max(len(c) for c in held_out.chunks.input_ids)
             cached_tokens += sum(len(c) for c in held_out.chunks.input_ids) if cached else 0
-        else:
-            lm_batch, lm_width = 8 * held_out.batch_size, held_out.chunk_length
     lm_params = _unique_params(lm, clf.model) if lm is not None and lm is not clf.model else 0
     estimate = train_footprint(
         dims, params=_unique_params(clf.model), trainable=sum(p.numel() for _, p in clf.trainable),
         trained_blocks=len(clf.blocks) - clf.first_trained, batch=config.batch_size, width=width,
         eval_batch=config.eval_batch_size, cached_tokens=cached_tokens, probe_shapes=_probe_shapes(clf),
         full=config.method == "full", lm_params=lm_params, lm_batch=lm_batch, lm_width=lm_width,
+        lm_logit_rows=lm_logit_rows,
         lm_objective=getattr(config, "objective", "classify") == "lm")
     return estimate
 
@@ -80,10 +93,8 @@ def check_forget_memory(head_dir: Path, held_out, *, models: int = 1) -> Footpri
     from transformers import AutoConfig
 
     dims = dims_of(AutoConfig.from_pretrained(head_dir))
-    if held_out.chunks is not None:
-        batch, width = held_out.batch_size, max((len(c) for c in held_out.chunks.input_ids), default=1)
-    else:
-        batch, width = 8 * held_out.batch_size, held_out.chunk_length
-    estimate = forget_footprint(dims, params=checkpoint_params(head_dir), models=models, batch=batch, width=width)
+    batch, width, logit_rows = _lm_scoring(held_out)
+    estimate = forget_footprint(dims, params=checkpoint_params(head_dir), models=models, batch=batch, width=width,
+                                logit_rows=logit_rows)
     check_budget("forget", estimate.total, estimate.describe(), hint=FORGET_HINT)
     return estimate

@@ -10,7 +10,8 @@ intermediate size i, a heads, V vocabulary entries, batch b and sequence length 
   (inputs of the norms and linear layers, attention scores and probabilities, the MLP's intermediates),
   times b·s tokens; LoRA adds its factors' inputs (counted in the 12h + 5i);
 - evaluation: one no-grad forward of the evaluation batch, one block at a time: (6h + 2i + 2·a·s) per token;
-- LM logits: b·s·V logits and their log-softmax when scoring forgetting, and their gradient too when
+- LM logits: V logits and their log-softmax per position held at once when scoring forgetting (the causal
+  loss: a slice of its scored positions; the masked pseudo-loss: all b·s), and b·s·V with their gradient when
   training with the next-token objective;
 - cached hidden states: the frozen bottom's output, h numbers per cached token;
 - probe: the float64 base spectrum (U: m×p, p = min(m, n)) of every trained matrix, and W0's float32 copy
@@ -102,11 +103,12 @@ def probe_bytes(shapes: Iterable[tuple[int, int]], full: bool) -> int:
 
 def train_footprint(dims: Dims, *, params: int, trainable: int, trained_blocks: int, batch: int, width: int,
                     eval_batch: int, cached_tokens: int, probe_shapes: Sequence[tuple[int, int]], full: bool,
-                    lm_params: int = 0, lm_batch: int = 0, lm_width: int = 0,
+                    lm_params: int = 0, lm_batch: int = 0, lm_width: int = 0, lm_logit_rows: int | None = None,
                     lm_objective: bool = False) -> Footprint:
     """The estimate of one training session (see the module docstring); parameters count as already loaded.
 
-    `lm_*`: the LM head model scored for forgetting (its own parameters, its batch and chunk length);
+    `lm_*`: the LM head model scored for forgetting (its own parameters, its batch and chunk length, and the
+    positions whose logits it holds at once: the causal loss takes a slice, lm_batch · lm_width when None);
     `lm_objective`: next-token training, whose b·s·V logits, log-softmax and gradient are activations too.
     """
     activations = trained_blocks * train_block_activations(dims, batch * width, width)
@@ -115,7 +117,7 @@ def train_footprint(dims: Dims, *, params: int, trainable: int, trained_blocks: 
     evaluation = eval_block_activations(dims, eval_batch * width, width)
     if lm_batch:
         evaluation = max(evaluation, eval_block_activations(dims, lm_batch * lm_width, lm_width)
-                         + 2 * FLOAT * lm_batch * lm_width * dims.vocab)
+                         + 2 * FLOAT * (lm_batch * lm_width if lm_logit_rows is None else lm_logit_rows) * dims.vocab)
     parts = (("parameters", FLOAT * (params + lm_params)), ("optimizer state", 3 * FLOAT * trainable),
              (f"activations of {trained_blocks} trained blocks at batch {batch} × {width} tokens", activations),
              ("evaluation", evaluation), ("cached hidden states", FLOAT * dims.hidden * cached_tokens),
@@ -123,10 +125,14 @@ def train_footprint(dims: Dims, *, params: int, trainable: int, trained_blocks: 
     return Footprint(parts, loaded=FLOAT * params)
 
 
-def forget_footprint(dims: Dims, *, params: int, models: int, batch: int, width: int) -> Footprint:
-    """The estimate of scoring `models` models of `params` parameters at once on `batch` × `width` tokens."""
-    logits = 2 * FLOAT * batch * width * dims.vocab
-    parts = (("parameters", FLOAT * params * models), (f"logits of a batch of {batch} × {width} tokens", logits),
+def forget_footprint(dims: Dims, *, params: int, models: int, batch: int, width: int,
+                     logit_rows: int | None = None) -> Footprint:
+    """The estimate of scoring `models` models of `params` parameters at once on `batch` × `width` tokens,
+    holding the logits of `logit_rows` positions at once (the causal loss: a slice; None: every token)."""
+    rows = batch * width if logit_rows is None else logit_rows
+    label = f"logits of a batch of {batch} × {width} tokens" if logit_rows is None else \
+        f"logits of {rows} positions at a time"
+    parts = (("parameters", FLOAT * params * models), (label, 2 * FLOAT * rows * dims.vocab),
              ("activations", eval_block_activations(dims, batch * width, width)))
     return Footprint(parts)
 

@@ -181,6 +181,19 @@ def documents_for_tokens(tokenizer, docs: list[str], tokens: int, seed: int) -> 
     return picked
 
 
+def causal_batches(chunks: Chunks, batch_size: int) -> list[list[int]]:
+    """Chunk indices of each forward of `causal_loss`: equal-length chunks together, at most `batch_size` of
+    them and WINDOW_TOKENS tokens (a longer window goes alone), shortest chunks first."""
+    by_length: dict[int, list[int]] = {}
+    for c, ids in enumerate(chunks.input_ids):
+        by_length.setdefault(len(ids), []).append(c)
+    batches = []
+    for length, members in sorted(by_length.items()):
+        rows = max(1, min(batch_size, WINDOW_TOKENS // length))
+        batches.extend(members[b:b + rows] for b in range(0, len(members), rows))
+    return batches
+
+
 def token_nll(head: Callable[[torch.Tensor], torch.Tensor], states: torch.Tensor, targets: torch.Tensor,
               logit_tokens: int = LOGIT_TOKENS) -> torch.Tensor:
     """(N,) float64 -log P(targets[i] | states[i]) for final hidden states (N, hidden), the head's logits taken
@@ -210,32 +223,25 @@ def causal_loss(hidden_of: Callable[[torch.Tensor, list[int]], torch.Tensor],
     sums = [0.0] * chunks.n_docs
     counts = [0] * chunks.n_docs
     total, n = 0.0, 0
-    by_length: dict[int, list[int]] = {}
-    for c, ids in enumerate(chunks.input_ids):
-        by_length.setdefault(len(ids), []).append(c)
-    for length, members in sorted(by_length.items()):
-        rows = max(1, min(batch_size, WINDOW_TOKENS // length))
-        for b in range(0, len(members), rows):
-            idx = members[b:b + rows]
-            ids = torch.tensor([chunks.input_ids[c] for c in idx], dtype=torch.long)
-            hidden = hidden_of(ids[:, :-1], idx)
-            width = length - 1
-            if hidden.shape[:2] != (len(idx), width):
-                raise ValueError(f"hidden_of gave states of shape {tuple(hidden.shape)} for inputs "
-                                 f"{(len(idx), width)}")
-            scored = [len(chunks.target_docs[c]) for c in idx]
-            states = torch.cat([hidden[row, width - s:] for row, s in enumerate(scored)])
-            targets = torch.cat([ids[row, 1 + width - s:] for row, s in enumerate(scored)])
-            nll = token_nll(head, states, targets, logit_tokens)
-            offset = 0
-            for c, s in zip(idx, scored, strict=True):
-                values = nll[offset:offset + s].tolist()
-                offset += s
-                for value, d in zip(values, chunks.target_docs[c], strict=True):
-                    sums[d] += value
-                    counts[d] += 1
-                total += sum(values)
-                n += len(values)
+    for idx in causal_batches(chunks, batch_size):
+        ids = torch.tensor([chunks.input_ids[c] for c in idx], dtype=torch.long)
+        hidden = hidden_of(ids[:, :-1], idx)
+        width = ids.shape[1] - 1
+        if hidden.shape[:2] != (len(idx), width):
+            raise ValueError(f"hidden_of gave states of shape {tuple(hidden.shape)} for inputs {(len(idx), width)}")
+        scored = [len(chunks.target_docs[c]) for c in idx]
+        states = torch.cat([hidden[row, width - s:] for row, s in enumerate(scored)])
+        targets = torch.cat([ids[row, 1 + width - s:] for row, s in enumerate(scored)])
+        nll = token_nll(head, states, targets, logit_tokens)
+        offset = 0
+        for c, s in zip(idx, scored, strict=True):
+            values = nll[offset:offset + s].tolist()
+            offset += s
+            for value, d in zip(values, chunks.target_docs[c], strict=True):
+                sums[d] += value
+                counts[d] += 1
+            total += sum(values)
+            n += len(values)
     return LossResult(total / n if n else float("nan"), n, sums, counts)
 
 
