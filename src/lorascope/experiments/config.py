@@ -124,8 +124,7 @@ def load_experiment(path: str | Path, profile: str | None, overrides: dict[str, 
             raise InputError(f"{path}: no [profile.{profile}]; profiles: {', '.join(profiles) or 'none'}")
         chosen = profiles[profile]
         _no_unknown(path, f"profile.{profile}.", chosen, (*SECTIONS, "model"))
-        for name in SECTIONS:
-            sections[name].update(_table(path, f"profile.{profile}.{name}", chosen.get(name, {})))
+        _apply(path, f"profile.{profile}", chosen, sections)
         # [profile.P.model."NAME".SECTION]: what this profile changes on one model (the one the overrides name,
         # else the file's), e.g. a learning rate that trains without diverging on that model
         by_model = _table(path, f"profile.{profile}.model", chosen.get("model", {}))
@@ -134,8 +133,7 @@ def load_experiment(path: str | Path, profile: str | None, overrides: dict[str, 
             where = f'profile.{profile}.model."{model}"'
             table = _table(path, where, by_model[model])
             _no_unknown(path, where + ".", table, SECTIONS)
-            for name in SECTIONS:
-                sections[name].update(_table(path, f"{where}.{name}", table.get(name, {})))
+            _apply(path, where, table, sections)
     for name, values in (overrides or {}).items():
         if name not in SECTIONS:
             raise InputError(f"override {name}: the section must be one of {', '.join(SECTIONS)}")
@@ -158,6 +156,12 @@ def load_experiment(path: str | Path, profile: str | None, overrides: dict[str, 
         grid = dataclasses.replace(grid, tasks=grid_tasks)
     return Experiment(path=path, recipe=recipe, description=description, profile=profile or "default",
                       profiles=tuple(profiles), train=train, analysis=analysis, grid=grid, data=data_spec)
+
+
+def _apply(path: Path, where: str, table: dict[str, Any], sections: dict[str, dict[str, Any]]) -> None:
+    """Update each section key by key from `table`'s sub-tables (a profile's, or a profile's for one model)."""
+    for name in SECTIONS:
+        sections[name].update(_table(path, f"{where}.{name}", table.get(name, {})))
 
 
 def _relative_to(path: Path, file: str) -> Path:

@@ -57,10 +57,15 @@ class Context:
         """The result-relevant settings of a training run."""
         return {k: v for k, v in config.to_json().items() if k not in VOLATILE}
 
+    @property
+    def runs_folder(self) -> Path:
+        """The folder of this experiment's training runs: runs_root, else out/runs."""
+        return self.runs_root if self.runs_root is not None else self.out / "runs"
+
     def run_dir(self, config: TrainConfig) -> Path:
         """Where the training run `config` lives (shared by every job, and every recipe given the same runs_root,
         that needs it: a run id names every result-relevant setting, so one folder is one training)."""
-        return (self.runs_root if self.runs_root is not None else self.out / "runs") / run_id_of(config)
+        return self.runs_folder / run_id_of(config)
 
     def train(self, runs: list[tuple[TrainConfig, dict[str, Any]]]) -> Tables:
         """Train and scan each distinct config once; every (config, labels) entry gets its rows with its labels."""

@@ -86,7 +86,7 @@ def _run_experiment(path: str | Path, profile: str | None, out: Path, *, executo
         "experiment_file": str(experiment.path), "profile": experiment.profile,
         "settings": {"train": experiment.train, "analysis": dataclasses.asdict(experiment.analysis),
                      "grid": dataclasses.asdict(experiment.grid)},
-        "executor": executor, "runs_dir": str(ctx.runs_root or out / "runs"),
+        "executor": executor, "runs_dir": str(ctx.runs_folder),
         "tables": described, "figures": module.FIGURES,
         "jobs": {"ran": ctx.ran, "reused_from_ledger": ctx.reused}, "seconds": round(time.perf_counter() - start, 3),
     }
