@@ -91,6 +91,34 @@ def test_full_fine_tuning_uses_the_weights_at_creation_as_base(llama_dir):
     assert found.intruders >= 1 and found.max_cos[0] == pytest.approx(5 ** -0.5, abs=5e-3)
 
 
+def test_probe_on_indexed_spectra_agrees_and_decomposes_each_base_once(llama_dir, tmp_path, monkeypatch):
+    """A probe fed by the base index measures what the float64-SVD probe does; a second one decomposes nothing."""
+    import lorascope.index.spectra as index_spectra
+    from lorascope.index import IndexLayout, kept_spectrum
+
+    calls = []
+    real = index_spectra.base_spectrum
+    monkeypatch.setattr(index_spectra, "base_spectrum", lambda W0, *a, **kw: calls.append(1) or real(W0, *a, **kw))
+    model = lora_llama(llama_dir)
+    layout = IndexLayout(tmp_path / "index")
+    notes: list[str] = []
+    names = ["model.layers.0.self_attn.q_proj", "model.layers.1.mlp.up_proj"]
+    plain = IntruderProbe(model, names, k=4)
+    indexed = IntruderProbe(model, names, k=4, spectra=lambda W0: kept_spectrum(W0, layout, notes))
+    assert len(calls) == 2 and notes == []
+    IntruderProbe(model, names, k=4, spectra=lambda W0: kept_spectrum(W0, layout, notes))
+    assert len(calls) == 2  # both read back from the index
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if name.endswith("lora_B.default"):
+                module.weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+    for a, b in zip(plain.measure(model), indexed.measure(model), strict=True):
+        assert a.sigma == pytest.approx(b.sigma, rel=1e-6)
+        assert a.max_cos == pytest.approx(b.max_cos, abs=1e-5)  # float32 U in the index: ~1e-7
+        assert a.intruders == b.intruders
+    assert sum(p.intruders for p in plain.measure(model)) > 0  # the comparison covers intruders too
+
+
 def test_gram_solver_agrees_with_analyze_matrix():
     g = torch.Generator().manual_seed(0)
     for shape in [(48, 32), (32, 48), (40, 40)]:

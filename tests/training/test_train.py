@@ -160,6 +160,25 @@ def test_cached_bottom_equals_uncached_forward(full_run, llama_dir, cache_dir, t
     assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=0) for k in a)
 
 
+def test_a_second_run_of_the_same_base_reads_its_base_spectra_from_the_index(llama_dir, tmp_path, monkeypatch):
+    import lorascope.index.spectra as index_spectra
+    import lorascope.training.probe as probe_module
+
+    calls = []
+    for module in (index_spectra, probe_module):  # every way the probe could decompose a base matrix
+        real = module.base_spectrum
+        monkeypatch.setattr(module, "base_spectrum",
+                            lambda W0, *a, real=real, **kw: calls.append(tuple(W0.shape)) or real(W0, *a, **kw))
+    cfg = small(llama_dir, epochs=1, eval_every=None)
+    first = train(cfg, tmp_path / "first", cache_dir=tmp_path / "cache")
+    trained = json.loads((first.out / "config.json").read_text())["trained_matrices"]
+    assert len(calls) == len(trained) > 0
+    calls.clear()
+    again = train(replace(cfg, seed=1), tmp_path / "again", cache_dir=tmp_path / "cache")
+    assert calls == []  # every base spectrum read back from the index the first run filled
+    assert again.rows[0]["intruders"] == 0 and [r["step"] for r in again.rows] == [0, 8]
+
+
 def test_block_injection_matches_whole_model(llama_dir):
     from lorascope.training.bottom import capture_block_input, inject_block_input
     from lorascope.training.data import pad_right

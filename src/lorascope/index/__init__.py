@@ -10,7 +10,7 @@ from lorascope.index.key import FORMAT, TensorKey, full_hash, sampled_ranges, te
 from lorascope.index.layout import IndexLayout, clean_tmp, index_layout
 from lorascope.index.parallel import run_ordered, torch_threads, usable_cores
 from lorascope.index.precision import S_DTYPE, U_DTYPE, as_stored
-from lorascope.index.spectra import Obtained, compute_spectrum, obtain
+from lorascope.index.spectra import Obtained, compute_spectrum, kept_spectrum, obtain
 
 __all__ = [
     "FORMAT",
@@ -25,6 +25,7 @@ __all__ = [
     "compute_spectrum",
     "full_hash",
     "index_layout",
+    "kept_spectrum",
     "obtain",
     "read_entry",
     "resolve_device",

@@ -16,7 +16,7 @@ import filelock
 import torch
 
 from lorascope.index.entry import EntryRead, read_entry, write_entry
-from lorascope.index.key import TensorKey, full_hash
+from lorascope.index.key import TensorKey, full_hash, tensor_key
 from lorascope.index.layout import IndexLayout
 from lorascope.index.precision import as_stored
 from lorascope.spectral import BaseSpectrum, base_spectrum
@@ -89,3 +89,18 @@ def obtain(layout: IndexLayout, key: TensorKey, W0: torch.Tensor, *, device: tor
     finally:
         if lock is not None:
             lock.release()
+
+
+def kept_spectrum(W0: torch.Tensor, layout: IndexLayout | None, warnings: list[str], version: str = "") -> BaseSpectrum:
+    """W0's base spectrum from the index under `layout` (read, or built and kept), or computed here if None.
+
+    An index that cannot be written still gives the right spectrum; why it was not kept goes to `warnings`.
+    """
+    if layout is None:
+        return base_spectrum(W0)
+    got = obtain(layout, tensor_key(W0), W0, device=torch.device("cpu"), version=version)
+    note = f"{got.write_error}; base spectra are computed but not kept" if got.write_error else None
+    if note is not None and note not in warnings:
+        warnings.append(note)
+    return got.spectrum
+

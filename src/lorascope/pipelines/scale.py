@@ -26,7 +26,7 @@ import torch
 from lorascope._version import __version__
 from lorascope.atomic import atomic_write_text
 from lorascope.errors import InputError
-from lorascope.index import IndexLayout, clean_tmp, index_layout, obtain, tensor_key
+from lorascope.index import IndexLayout, clean_tmp, index_layout, kept_spectrum
 from lorascope.memory import check_dense, memory_hint
 from lorascope.pipelines.scale_options import (
     REPORT,
@@ -37,7 +37,7 @@ from lorascope.pipelines.scale_options import (
     output_dirs,
     parse_lambdas,
 )
-from lorascope.spectral import BaseSpectrum, base_spectrum, check_k_fits
+from lorascope.spectral import check_k_fits
 from lorascope.spectral.intervention import choose_triplets, neighbour_index
 from lorascope.weights import MatrixPair, Plan, open_checkpoint, plan_pairs, read_adapter
 from lorascope.weights.matrix_change import MatrixChange
@@ -54,16 +54,6 @@ __all__ = ["REPORT", "TARGETS", "ScaleOptions", "ScaleResult", "ScaledMatrix", "
 # ----------------------------------------------------------------------------------------------- analysis
 
 
-def _base(W0: torch.Tensor, layout: IndexLayout | None, warnings: list[str]) -> BaseSpectrum:
-    """W0's base spectrum: from the base spectral index (read, or built and kept) or computed here."""
-    if layout is None:
-        return base_spectrum(W0)
-    got = obtain(layout, tensor_key(W0), W0, device=torch.device("cpu"), version=__version__)
-    if got.write_error:
-        warnings.append(f"{got.write_error}; base spectra are computed but not kept")
-    return got.spectrum
-
-
 def analyse_pair(
     pair: MatrixPair, opts: ScaleOptions, layout: IndexLayout | None = None
 ) -> tuple[ScaledMatrix | None, str | None]:
@@ -77,7 +67,7 @@ def analyse_pair(
     if opts.target == "whole-update":
         return ScaledMatrix(pair.name, pair.shape, pair.source, (), (), (), (), "none", *empty), None
     notes: list[str] = []
-    base = _base(W0, layout, notes)
+    base = kept_spectrum(W0, layout, notes, __version__)
     choice = choose_triplets(W0, tuned, base, target=opts.target, k=opts.k, epsilon=opts.epsilon,
                              solver=opts.solver)
     if choice.no_neighbour:

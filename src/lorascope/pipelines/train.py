@@ -44,6 +44,7 @@ from lorascope.datafiles import load_data_task
 from lorascope.datasets import TextTask
 from lorascope.errors import InputError
 from lorascope.folder_lock import folder_lock
+from lorascope.index import index_layout, kept_spectrum
 from lorascope.pipelines.forget import DEFAULT_TEXT, ForgetOptions, ForgetText, forget_text
 from lorascope.pipelines.memory_guard import check_train_memory
 from lorascope.pipelines.quality import QUALITY_METRIC, QualityScorer
@@ -218,7 +219,11 @@ def _train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEve
     runner_class = TokenLossRunner if lm_objective else ExampleRunner
     train_runner = runner_class(clf.model, train_data, clf.pad_id, clf.blocks, start, train_cache)
 
-    probe = IntruderProbe(clf.model, clf.matrices, k=config.k, epsilon=config.epsilon)
+    not_kept: list[str] = []  # why the base index could not keep a spectrum (the probe's spectra are right anyway)
+    probe = IntruderProbe(clf.model, clf.matrices, k=config.k, epsilon=config.epsilon,
+                          spectra=lambda W0: kept_spectrum(W0, index_layout(cache_dir), not_kept, __version__))
+    for note in not_kept:
+        emit(TrainEvent("info", message=note))
     named = dict(clf.trainable)
     optimizer = adamw(list(named.values()), config.resolved_lr)
     scheduler = linear_schedule(optimizer, total, config.warmup)
