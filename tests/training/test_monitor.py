@@ -119,6 +119,20 @@ def test_probe_on_indexed_spectra_agrees_and_decomposes_each_base_once(llama_dir
     assert sum(p.intruders for p in plain.measure(model)) > 0  # the comparison covers intruders too
 
 
+def test_an_unchanged_matrix_is_measured_without_a_decomposition_and_agrees_with_one(llama_dir):
+    model = lora_llama(llama_dir)  # B = 0: every adapted matrix is still W0
+    name = "model.layers.1.mlp.up_proj"
+    found = IntruderProbe(model, [name], k=4).measure(model)[0]
+    W0 = dict(model.named_modules())[f"base_model.model.{name}"].get_base_layer().weight
+    U, S = gram_top(W0, 4)
+    assert found.sigma == pytest.approx(S.tolist(), rel=1e-9)
+    assert found.max_cos == [1.0] * 4 and found.intruders == 0
+    from lorascope.spectral import base_spectrum, max_cos
+
+    computed, _ = max_cos(U, base_spectrum(W0, method="svd").U)
+    assert computed.tolist() == pytest.approx(found.max_cos, abs=1e-6)  # what the decomposition would have said
+
+
 def test_gram_solver_agrees_with_analyze_matrix():
     g = torch.Generator().manual_seed(0)
     for shape in [(48, 32), (32, 48), (40, 40)]:

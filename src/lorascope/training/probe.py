@@ -35,6 +35,7 @@ from lorascope.spectral import (
     top_singular,
 )
 from lorascope.spectral._validate import check_k
+from lorascope.spectral.identical import unchanged
 from lorascope.training.modeling import block_matrices, clean_name
 
 
@@ -141,6 +142,10 @@ class IntruderProbe:
             W0_live, tuned = current_tuned(modules[name])
             W0 = self._W0[name] if self._W0[name] is not None else W0_live
             base = self._base[name]
+            if unchanged(W0, tuned):  # step 0, or a frozen matrix: W0's own top vectors, no decomposition
+                S = base.S[:self.k]
+                found.append(MatrixProbe(name, [float(s) for s in S], [1.0] * self.k, 0))
+                continue
             if self.solver == "gram":
                 dense = W0 + tuned.dense(W0.dtype) if isinstance(tuned, LowRankUpdate) else tuned
                 U, S = gram_top(dense, self.k)
