@@ -179,6 +179,22 @@ def test_a_second_run_of_the_same_base_reads_its_base_spectra_from_the_index(lla
     assert again.rows[0]["intruders"] == 0 and [r["step"] for r in again.rows] == [0, 8]
 
 
+def test_a_finished_run_is_read_back_without_building_a_model(lora_run, llama_dir, cache_dir, monkeypatch):
+    import lorascope.pipelines.train as train_module
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a finished run built its model again")
+
+    monkeypatch.setattr(train_module, "build_classifier", no_model)
+    events = []
+    again = train(small(llama_dir), lora_run.out, cache_dir=cache_dir, progress=events.append)
+    assert again.rows == lora_run.rows and again.run_id == lora_run.run_id and not again.stopped
+    assert any("finished before" in e.message for e in events)
+    monkeypatch.undo()
+    with pytest.raises(InputError, match="holds a different run"):  # other settings still go the checked way
+        train(small(llama_dir, lr=5e-3), lora_run.out, cache_dir=cache_dir)
+
+
 def test_block_injection_matches_whole_model(llama_dir):
     from lorascope.training.bottom import capture_block_input, inject_block_input
     from lorascope.training.data import pad_right

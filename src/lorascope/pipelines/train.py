@@ -58,6 +58,7 @@ from lorascope.training.modeling import (
     build_classifier,
     lm_kind,
     load_lm,
+    load_tokenizer,
     quiet_transformers,
 )
 from lorascope.training.optim import adamw, linear_schedule
@@ -146,6 +147,12 @@ def _train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEve
     if lm_objective and lm_kind(model_dir) != "causal":
         raise InputError(f"objective lm: {model_dir} is not a causal LM (it has no next-token head)")
 
+    finished = _finished(out, config, task, model_dir)
+    if finished is not None:
+        step = finished.final["step"]
+        emit(TrainEvent("info", step=step, total=step, message=f"finished before (step {step}): rows read back"))
+        emit(TrainEvent("done", step=step, total=step, seconds=finished.final["seconds"], row=finished.final))
+        return finished
     if lm_objective:
         clf = build_causal_lm(model_dir, config.method, config.rank, config.resolved_alpha, config.top_layers,
                               config.seed, freeze_a=config.freeze_a)
@@ -156,13 +163,7 @@ def _train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEve
     if hub is not None and hasattr(clf.model, "peft_config"):  # the adapter names its base as PEFT would have
         for peft_config in clf.model.peft_config.values():
             peft_config.base_model_name_or_path, peft_config.revision = hub.repo_id, hub.revision
-    test_texts = {text for text, _ in task.test}
-    pool = [row for row in task.train if row[0] not in test_texts]  # a test text is never trained on
-    train_data = encode(clf.tokenizer, take_subset(pool, config.train_examples), config.max_length)
-    if len(task.test[:config.test_examples]) == 0:
-        raise InputError(f"task {task.name}: no test examples")
-    quality = QualityScorer(clf.tokenizer, task, config.objective, config.max_length, config.eval_batch_size,
-                            config.test_examples)
+    pool, train_data, quality = _run_data(clf.tokenizer, task, config)
     test_data = quality.data
     steps_per_epoch = len(train_data) // config.batch_size
     if steps_per_epoch == 0:
@@ -318,6 +319,47 @@ def _train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEve
     return TrainResult(out, run_id, list(log.rows), stopped=False)
 
 
+def _run_data(tokenizer, task: TextTask, config: TrainConfig) -> tuple[list, Encoded, QualityScorer]:
+    """The run's training pool (no test text in it), its encoded training subset and the test-split scorer."""
+    test_texts = {text for text, _ in task.test}
+    pool = [row for row in task.train if row[0] not in test_texts]  # a test text is never trained on
+    train_data = encode(tokenizer, take_subset(pool, config.train_examples), config.max_length)
+    if len(task.test[:config.test_examples]) == 0:
+        raise InputError(f"task {task.name}: no test examples")
+    quality = QualityScorer(tokenizer, task, config.objective, config.max_length, config.eval_batch_size,
+                            config.test_examples)
+    return pool, train_data, quality
+
+
+def _finished(out: Path, config: TrainConfig, task: TextTask, model_dir: Path) -> TrainResult | None:
+    """The run `out` holds when it already ended with exactly these settings and data (its last state, last row
+    and final checkpoint all at the last step), read back without building the model: how one recipe reuses
+    another's run. None: train, resume or refuse as usual."""
+    path = out / "config.json"
+    if not path.is_file():
+        return None
+    old = json.loads(path.read_text())
+    rows = ResultsLog(out / "results.jsonl").rows
+    state = latest_state(out / "state")
+    total = old.get("total_steps")
+    if (old.get("run_id") != run_id_of(config) or _differing(old.get("config", {}), config.to_json())
+            or not rows or rows[-1]["step"] != total or state is None or state.name != f"step-{total:08d}"
+            or not rows[-1].get("checkpoint") or not (out / rows[-1]["checkpoint"]).is_dir()):
+        return None
+    _, train_data, quality = _run_data(load_tokenizer(model_dir), task, config)
+    if old.get("task", {}).get("fingerprints") != {"train": train_data.fingerprint(),
+                                                   "test": quality.data.fingerprint()}:
+        return None
+    return TrainResult(out, old["run_id"], rows, stopped=False)
+
+
+def _differing(old: dict, new: dict) -> list[str]:
+    """Result-relevant settings that differ between two runs' configs."""
+    a = {k: v for k, v in old.items() if k not in _VOLATILE}
+    b = {k: v for k, v in new.items() if k not in _VOLATILE}
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
 def _versions() -> dict[str, str]:
     import peft
     import transformers
@@ -352,9 +394,7 @@ def _check_or_write_config(path: Path, run_config: dict) -> None:
     """First run: write config.json. Later runs (resume): the settings must be the same."""
     if path.is_file():
         old = json.loads(path.read_text())
-        a = {k: v for k, v in old.get("config", {}).items() if k not in _VOLATILE}
-        b = {k: v for k, v in run_config["config"].items() if k not in _VOLATILE}
-        differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        differ = _differing(old.get("config", {}), run_config["config"])
         if not differ and old.get("task", {}).get("fingerprints", run_config["task"]["fingerprints"]) != \
                 run_config["task"]["fingerprints"]:
             differ = ["data"]
