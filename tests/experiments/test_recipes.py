@@ -154,7 +154,9 @@ def test_intervention_lambda_one_is_the_unscaled_model(tiny, cache_dir, tmp_path
     assert len(rows) == len(grid["targets"]) * len(grid["lambdas"])
     assert {r["target"] for r in rows} == set(grid["targets"])
     run = tables(result)["runs"][0]
+    step0 = [e for e in tables(result)["evals"] if e["step"] == 0]
     for r in rows:
+        assert r["base_lm_loss"] == step0[0]["lm_loss"]  # one base LM loss, kept in the cache for train and here
         # the unscaled model measured here is the run's own final model
         assert r["reference_accuracy"] == pytest.approx(run["accuracy"])
         assert r["reference_lm_loss"] == pytest.approx(run["lm_loss"])

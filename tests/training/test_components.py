@@ -78,3 +78,19 @@ def test_registered_tasks_load(name):
 def test_unknown_task_lists_the_known_ones():
     with pytest.raises(InputError, match="rt_polarity, bbc_topic, hoc_party, debate_party, health_source"):
         load_task("mnli")
+
+
+def test_a_kept_number_is_computed_once_and_a_damaged_entry_again(tmp_path):
+    from lorascope.training.bottom import load_or_compute_number
+
+    calls = []
+
+    def compute() -> float:
+        calls.append(1)
+        return 2.718281828459045
+
+    assert load_or_compute_number(tmp_path, "k", compute) == 2.718281828459045
+    assert load_or_compute_number(tmp_path, "k", compute) == 2.718281828459045 and len(calls) == 1
+    (tmp_path / "k.json").write_text("{not json")
+    assert load_or_compute_number(tmp_path, "k", compute) == 2.718281828459045 and len(calls) == 2
+    assert load_or_compute_number(tmp_path, "k", compute) == 2.718281828459045 and len(calls) == 2

@@ -11,8 +11,6 @@ measured models differ from the base only in the top N blocks), so each model co
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import torch
@@ -21,8 +19,14 @@ from torch import nn
 from lorascope.cache import cache_root
 from lorascope.pipelines.forget import ForgetOptions, forget_text
 from lorascope.pipelines.quality import QualityScorer
-from lorascope.pipelines.train import load_run_task
-from lorascope.training.bottom import cache_key, compute_hidden, load_or_compute, model_fingerprint
+from lorascope.pipelines.train import load_run_task, text_fingerprint
+from lorascope.training.bottom import (
+    cache_key,
+    compute_hidden,
+    load_or_compute,
+    load_or_compute_number,
+    model_fingerprint,
+)
 from lorascope.training.config import TrainConfig
 from lorascope.training.lm import context_length
 from lorascope.training.modeling import attach_backbone, find_blocks, lm_kind, load_lm, load_tokenizer
@@ -57,14 +61,20 @@ class TaskEvaluator:
                                     text_column=config.forget_text_column)
             self.text = forget_text(self.tokenizer, self.kind, config.forget_text, options,
                                     context_length(self._base().config))
-        self.start, self.test_cache, self.text_cache = 0, None, None
+        self.start, self.test_cache, self.text_cache, self.base_loss_key = 0, None, None, None
+        root = cache_root(cache_dir) / "hidden"
         if config.top_layers is not None and config.cache_bottom:
-            self._load_caches(cache_root(cache_dir) / "hidden")
+            self._load_caches(root)
         self.base_loss = None
         if self.text is not None:
-            base = self.lm if self.lm is not None else load_tuned_lm(self.model_dir, None)
-            with torch.no_grad():
-                self.base_loss = self._score(base, find_blocks(base)[1])
+            def base_loss() -> float:
+                base = self.lm if self.lm is not None else load_tuned_lm(self.model_dir, None)
+                with torch.no_grad():
+                    return self._score(base, find_blocks(base)[1])
+
+            # train's step 0 keeps the same number under the same key
+            self.base_loss = (load_or_compute_number(root, self.base_loss_key, base_loss)
+                              if self.base_loss_key is not None else base_loss())
 
     def _base(self) -> nn.Module:
         """The base model in the form the objective trains (a sequence classifier or the causal LM)."""
@@ -89,8 +99,9 @@ class TaskEvaluator:
         if self.text is not None and self.text.chunks is not None:
             lm = self.lm if self.lm is not None else base
             inputs = self.text.chunks.model_inputs
-            chunk_fp = hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
-            key = cache_key(fp, chunk_fp, self.start, self.config.forget_chunk_length, "lm")
+            text_fp = text_fingerprint(self.text)
+            key = cache_key(fp, text_fp, self.start, self.config.forget_chunk_length, "lm")
+            self.base_loss_key = cache_key(fp, text_fp, self.start, self.config.forget_chunk_length, "lm-base-loss")
             self.text_cache = load_or_compute(root, key, lambda: compute_hidden(
                 lambda ids, mask: lm(input_ids=ids, attention_mask=mask), find_blocks(lm)[1], self.start,
                 inputs, self.pad_id, 8))

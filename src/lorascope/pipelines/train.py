@@ -48,7 +48,13 @@ from lorascope.index import index_layout, kept_spectrum
 from lorascope.pipelines.forget import DEFAULT_TEXT, ForgetOptions, ForgetText, forget_text
 from lorascope.pipelines.memory_guard import check_train_memory
 from lorascope.pipelines.quality import QUALITY_METRIC, QualityScorer
-from lorascope.training.bottom import cache_key, compute_hidden, load_or_compute, model_fingerprint
+from lorascope.training.bottom import (
+    cache_key,
+    compute_hidden,
+    load_or_compute,
+    load_or_compute_number,
+    model_fingerprint,
+)
 from lorascope.training.config import TrainConfig
 from lorascope.training.data import Encoded, encode, epoch_batches, take_subset
 from lorascope.training.lm import context_length, needs_bos
@@ -207,8 +213,12 @@ def _train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEve
     fp = model_fingerprint(model_dir) if cached else ""
     root = cache_root(cache_dir) / "hidden"
     scorer = None
+    base_loss_key = None  # the base model's LM loss on this text, kept for every run of the base (step 0)
     if held_out is not None:
         scorer = _scorer(lm, held_out, clf, config, cached, fp, root, emit)
+        if cached and held_out.chunks is not None:
+            base_loss_key = cache_key(fp, text_fingerprint(held_out), clf.first_trained,
+                                      config.forget_chunk_length, "lm-base-loss")
 
     train_cache = test_cache = None
     if cached:
@@ -254,7 +264,12 @@ def _train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEve
         with torch.random.fork_rng(devices=[]):
             clf.model.eval()
             measured = quality.measure(clf.model, clf.blocks, start, test_cache)
-            lm_loss = scorer().loss if scorer is not None else None
+            if scorer is None:
+                lm_loss = None
+            elif position.step == 0 and base_loss_key is not None:  # the model is still the base itself
+                lm_loss = load_or_compute_number(root, base_loss_key, lambda: scorer().loss)
+            else:
+                lm_loss = scorer().loss
             probes = probe.measure(clf.model)
             clf.train_mode()
         if position.step == 0:
@@ -434,8 +449,7 @@ def _scorer(lm, held_out: ForgetText, clf, config: TrainConfig, cached: bool, fp
     if not cached or held_out.chunks is None:
         return lambda: held_out.score(lm)
     inputs = held_out.chunks.model_inputs
-    chunk_fp = hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
-    key = cache_key(fp, chunk_fp, clf.first_trained, config.forget_chunk_length, "lm")
+    key = cache_key(fp, text_fingerprint(held_out), clf.first_trained, config.forget_chunk_length, "lm")
 
     def compute():
         emit(TrainEvent("info", message=f"caching the frozen bottom for {len(inputs)} text windows"))
@@ -445,6 +459,11 @@ def _scorer(lm, held_out: ForgetText, clf, config: TrainConfig, cached: bool, fp
 
     cache = load_or_compute(root, key, compute)
     return lambda: held_out.score(lm, clf.blocks, clf.first_trained, cache)
+
+
+def text_fingerprint(held_out: ForgetText) -> str:
+    """SHA-256 of the model inputs the held-out text is scored on (causal LMs: its windows)."""
+    return hashlib.sha256(json.dumps(held_out.chunks.model_inputs).encode()).hexdigest()
 
 
 def _save_checkpoint(clf, out: Path, step: int) -> str:

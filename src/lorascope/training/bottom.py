@@ -169,3 +169,24 @@ def load_or_compute(folder: Path, key: str, compute: Callable[[], HiddenCache]) 
                 os.unlink(tmp)
             raise
     return cache
+
+
+def load_or_compute_number(folder: Path, key: str, compute: Callable[[], float]) -> float:
+    """The number kept under `folder` as `key`.json, computed and written atomically (under a lock) if missing:
+    e.g. the base model's LM loss on a text, the same for every run of that base."""
+    from filelock import FileLock
+
+    from lorascope.atomic import atomic_write_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{key}.json"
+    with FileLock(str(path) + ".lock"):
+        if path.is_file():
+            try:
+                return float(json.loads(path.read_text())["value"])
+            except (ValueError, KeyError, TypeError):
+                pass  # a damaged entry of derived data: computed again and replaced below
+        value = float(compute())
+        atomic_write_text(path, json.dumps({"value": value}))
+    return value
+
