@@ -158,3 +158,24 @@ def test_by_rank_figures_draw_the_full_fine_tunes_mean_as_the_dashed_baseline():
         assert isinstance(panel, XYPanel) and panel.hline is not None and panel.hline[0] == value, name
         assert [s.name for s in panel.series] == [f"alpha_rule 2r, seed {s}" for s in range(3)]
         assert all(s.x == (2.0, 8.0) for s in panel.series)
+
+
+def _only_b(pairs: list[tuple[int, int, int, bool]]) -> RunData:
+    """epsilon_sweep rows at ε = 0.5: (rank, only-B intruders, standard intruders, standard diverged)."""
+    rows = []
+    for rank, frozen, normal, normal_diverged in pairs:
+        rows.append({"run_id": f"b{rank}", "method": "lora", "rank": rank, "lr": 0.08 / rank, "seed": 0,
+                     "task": "t", "freeze_a": True, "epsilon": 0.5, "intruders": frozen, "diverged": False})
+        rows.append({"run_id": f"s{rank}", "method": "lora", "rank": rank, "lr": 0.08 / rank, "seed": 0,
+                     "task": "t", "freeze_a": False, "epsilon": 0.5, "intruders": normal,
+                     "diverged": normal_diverged})
+    return _run("only_b", epsilon_sweep=rows)
+
+
+def test_only_b_claim_compares_rank_by_rank_and_drops_both_runs_of_a_diverged_pair():
+    # r = 1's standard run diverged with 26 intruders: its only-B partner (22) leaves the sums with it
+    claim = _claim([_only_b([(1, 22, 26, True), (4, 1, 20, False), (8, 0, 13, False)])], "5.9")
+    assert claim.holds is True and "only-B 1 vs standard 33 over 2 rank pair(s)" in claim.measured
+    assert "s1" in claim.note and "diverged" in claim.note
+    claim = _claim([_only_b([(4, 40, 20, False), (8, 0, 13, False)])], "5.9")
+    assert claim.holds is False and "only-B 40 vs standard 33" in claim.measured

@@ -372,17 +372,26 @@ def neighbour_raises_forgetting(runs: Sequence[RunData]) -> Claim | None:
 
 
 def only_b_fewer(runs: Sequence[RunData]) -> Claim | None:
-    """5.9: training only B gives fewer intruders than standard LoRA."""
+    """5.9: training only B gives fewer intruders than standard LoRA, compared rank by rank (same lr, seed)."""
     for run in _runs(runs, "only_b"):
-        rows = [r for r in _kept(_at_eps(run)) if r.get("method") == "lora"]
-        frozen = [r["intruders"] for r in rows if r.get("freeze_a")]
-        normal = [r["intruders"] for r in rows if not r.get("freeze_a")]
-        if frozen and normal:
-            f, n = sum(frozen), sum(normal)
+        rows = [r for r in _at_eps(run) if r.get("method") == "lora"]
+        by_setting: dict[tuple, dict[bool, dict]] = {}
+        for r in rows:
+            setting = (r.get("task"), r.get("rank"), r.get("lr"), r.get("seed"))
+            by_setting.setdefault(setting, {})[bool(r.get("freeze_a"))] = r
+        pairs = [(p[True], p[False]) for p in by_setting.values() if len(p) == 2]
+        kept = [(f, n) for f, n in pairs if f.get("diverged") is not True and n.get("diverged") is not True]
+        if kept:
+            f, n = sum(a["intruders"] for a, _ in kept), sum(b["intruders"] for _, b in kept)
+            ranks = ", ".join(f"r={a.get('rank')}: {a['intruders']} vs {b['intruders']}" for a, b in
+                              sorted(kept, key=lambda pair: (pair[0].get("rank") or 0, pair[0].get("seed") or 0)))
+            dropped = _diverged([x for pair in pairs if pair not in kept for x in pair])
+            note = _join(_left_out_note(dropped) + (" (with the other run of each pair)" if dropped else ""))
             return Claim("5.9", "Training only B (A fixed, semi-orthogonal) gives fewer intruders", "far fewer",
-                         f"only-B {f} vs standard {n} (summed over {len(frozen)} run pair(s))", f < n,
-                         "only-B total below standard LoRA's", figure=figure_id(run.label,
-                                                                               "fig10_only_b_intruders_vs_epsilon"))
+                         f"only-B {f} vs standard {n} over {len(kept)} rank pair(s) ({ranks})", f < n,
+                         "only-B total below standard LoRA's, over pairs of the same rank, lr and seed where "
+                         "neither run diverged", note=note,
+                         figure=figure_id(run.label, "fig10_only_b_intruders_vs_epsilon"))
     return None
 
 
