@@ -174,3 +174,28 @@ def test_lm_objective_trains_the_gemma_causal_lm_with_the_cached_bottom(gemma_di
         for key in ("task_loss", "lm_loss", "forgetting", "train_loss"):
             assert x[key] == pytest.approx(y[key], abs=1e-5) or x[key] is y[key] is None
     assert cached.rows[-1]["task_loss"] < cached.rows[0]["task_loss"]
+
+
+@pytest.mark.parametrize("softcap", [None, 0.3])
+def test_task_loss_in_head_slices_equals_the_whole_logits(gemma_dir, softcap):
+    """The lm objective's held-out task loss scores only real targets, a few head rows at a time; it equals
+    the loss over the model's own (soft-capped) logits, padding included in the batch."""
+    from transformers import AutoModelForCausalLM
+
+    from lorascope.training.data import encode
+    from lorascope.training.lm_task import TokenLossRunner
+    from lorascope.training.modeling import load_tokenizer
+
+    lm = AutoModelForCausalLM.from_pretrained(gemma_dir).eval()
+    lm.config.final_logit_softcapping = softcap
+    tok = load_tokenizer(gemma_dir)
+    data = encode(tok, [(text, 0) for text in DOCS + ["a b", "the cat sat on the mat."]], 40)
+    runner = TokenLossRunner(lm, data, int(tok.pad_token_id))
+    with torch.no_grad():
+        nll, mask = runner.token_losses(list(range(len(data))))  # the whole (B, L, vocab) logits
+    expected = float((nll.double() * mask.double()).sum() / mask.sum())
+    loss, count = runner.task_loss(batch_size=3, logit_tokens=5)
+    assert count == int(mask.sum()) and loss == pytest.approx(expected, rel=1e-6)
+    if softcap is not None:  # the cap changes the loss, so the check above covers it
+        lm.config.final_logit_softcapping = None
+        assert abs(runner.task_loss(batch_size=3, logit_tokens=5)[0] - loss) > 1e-4  # (rel=1e-6 above)

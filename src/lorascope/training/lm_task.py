@@ -21,13 +21,16 @@ from torch import nn
 from lorascope.errors import InputError
 from lorascope.training.bottom import HiddenCache, inject_block_input
 from lorascope.training.data import Encoded, pad_right
+from lorascope.training.lm import LOGIT_TOKENS, token_nll
 from lorascope.training.modeling import (
     Classifier,
     find_blocks,
     load_tokenizer,
     quiet_transformers,
     set_trainable,
+    unwrap,
 )
+from lorascope.training.runners import LMHead
 
 
 def build_causal_lm(model_dir: Path, method: Literal["lora", "full"], rank: int, alpha: float | None,
@@ -75,13 +78,27 @@ class TokenLossRunner:
         return (nll * mask).sum() / count
 
     @torch.no_grad()
-    def task_loss(self, batch_size: int = 32) -> tuple[float, int]:
-        """(token-weighted mean next-token loss over the split, number of targets)."""
+    def task_loss(self, batch_size: int = 32, logit_tokens: int = LOGIT_TOKENS) -> tuple[float, int]:
+        """(token-weighted mean next-token loss over the split, number of targets).
+
+        Only real targets reach the LM head, `logit_tokens` at a time (lm.token_nll): a batch never holds its
+        B × L × vocab logits (2 GiB for 32 × 64 tokens of Gemma-3's 262k vocabulary).
+        """
+        inner = unwrap(self.model)
+        backbone, head = getattr(inner, inner.base_model_prefix), LMHead.of(self.model)
         total, count = 0.0, 0
         for b in range(0, len(self.data), batch_size):
-            nll, mask = self.token_losses(list(range(b, min(len(self.data), b + batch_size))))
-            total += float((nll.double() * mask.double()).sum())
-            count += int(mask.sum())
+            indices = list(range(b, min(len(self.data), b + batch_size)))
+            ids, mask = pad_right([self.data.ids[i] for i in indices], self.pad_id)
+            if self.cache is None:
+                hidden = backbone(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+            else:
+                with inject_block_input(self.blocks, self.start, self.cache.batch(indices, ids.shape[1])):
+                    hidden = backbone(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+            real = mask[:, 1:].bool()
+            nll = token_nll(head, hidden[:, :-1][real], ids[:, 1:][real], logit_tokens)
+            total += float(nll.sum())
+            count += int(real.sum())
         return (total / count if count else float("nan")), count
 
 
