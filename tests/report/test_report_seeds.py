@@ -179,3 +179,24 @@ def test_only_b_claim_compares_rank_by_rank_and_drops_both_runs_of_a_diverged_pa
     assert "s1" in claim.note and "diverged" in claim.note
     claim = _claim([_only_b([(4, 40, 20, False), (8, 0, 13, False)])], "5.9")
     assert claim.holds is False and "only-B 40 vs standard 33" in claim.measured
+
+
+def _continual(drops: dict[str, float], broken: tuple[str, ...] = ()) -> RunData:
+    """Two stages per chain: the first task's accuracy falls by `drops[chain]`; `broken` chains' stage 2 diverged."""
+    accuracy, stages = [], []
+    for chain, drop in drops.items():
+        for stage in (1, 2):
+            accuracy.append({"chain": chain, "stage": stage, "task": "a", "trained": True,
+                             "accuracy": 0.8 - (drop if stage == 2 else 0.0)})
+            stages.append({"chain": chain, "stage": stage, "diverged": chain in broken and stage == 2,
+                           "diverged_reason": "forgetting 9 > 1 nat" if chain in broken else ""})
+    return _run("continual", accuracy=accuracy, stages=stages)
+
+
+def test_continual_claim_leaves_out_a_chain_with_a_diverged_stage():
+    # r = 1's chain diverged and lost everything: without the rule it alone would make the claim hold
+    claim = _claim([_continual({"full": 0.05, "lora-r1": 0.30, "lora-r8": 0.02}, broken=("lora-r1",))], "5.8")
+    assert claim.holds is False and "lora-r1" not in claim.measured and "lora-r1" in claim.note
+    claim = _claim([_continual({"full": 0.05, "lora-r1": 0.30}, broken=("lora-r1",))], "5.8")
+    assert claim.holds is None and "lora-r1" in claim.note
+    assert _claim([_continual({"full": 0.05, "lora-r1": 0.30})], "5.8").holds is True

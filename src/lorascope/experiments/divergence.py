@@ -44,6 +44,18 @@ def mark_diverged(tables: Tables, rule: DivergenceRule = RULE) -> Tables:
     return tables
 
 
+def run_diverged(rows: list[dict[str, Any]], test_examples: int | None, majority_rate: float | None,
+                 rule: DivergenceRule = RULE) -> tuple[bool | None, str]:
+    """The divergence flag and reason of one run from its own result rows (step 0 and final) and its test split."""
+    if not rows:
+        return None, "no result rows"
+    final = rows[-1]
+    metric = final.get("quality_metric") or "accuracy"
+    untrained = next((r.get(metric) for r in rows if r.get("step") == 0), None)
+    return diverged(metric, final.get(metric), untrained, majority=majority_rate, n=test_examples,
+                    forgetting=final.get("forgetting"), rule=rule)
+
+
 def kept(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of runs not flagged diverged (undecidable runs are kept)."""
     return [row for row in rows if row.get("diverged") is not True]

@@ -61,7 +61,7 @@ def trained_matrix_patterns(run_dir: Path) -> tuple[str, ...]:
     return ("^(?:" + "|".join(re.escape(n) for n in names) + r")\.weight$",)
 
 
-def _test_split_facts(config: TrainConfig) -> dict[str, Any]:
+def test_split_facts(config: TrainConfig) -> dict[str, Any]:
     """Size and majority-class rate of the run's test split (what the divergence rule compares accuracy with)."""
     from lorascope.evidence.divergence import majority_rate
     from lorascope.pipelines.train import load_run_task
@@ -90,7 +90,7 @@ def train_and_scan(config: TrainConfig, run_dir: str, analysis: AnalysisOptions,
                   "forgetting": final["forgetting"], "lm_loss": final["lm_loss"],
                   "intruders": final["intruders"], "seconds": final["seconds"],
                   "run_dir": str(out), "checkpoint": str(out / final["checkpoint"]),
-                  **_test_split_facts(config)}],
+                  **test_split_facts(config)}],
         "evals": [{**tag, **{k: v for k, v in row.items() if k not in tag}} for row in result.rows],
     }
     if analysis.scan:
