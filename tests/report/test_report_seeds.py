@@ -200,3 +200,19 @@ def test_continual_claim_leaves_out_a_chain_with_a_diverged_stage():
     claim = _claim([_continual({"full": 0.05, "lora-r1": 0.30}, broken=("lora-r1",))], "5.8")
     assert claim.holds is None and "lora-r1" in claim.note
     assert _claim([_continual({"full": 0.05, "lora-r1": 0.30})], "5.8").holds is True
+
+
+def test_data_size_claim_is_undecided_when_every_low_rank_run_diverged():
+    runs, sweep = [], []
+    for rank in (1, 8):
+        for fraction, count in ((0.25, 2), (1.0, 9)):
+            rid = f"r{rank}-{fraction}"
+            bad = rank == 1
+            runs.append({"run_id": rid, "rank": rank, "fraction": fraction, "diverged": bad})
+            sweep.append({"run_id": rid, "rank": rank, "epsilon": 0.5, "intruders": count + 20 * bad,
+                          "diverged": bad})
+    claim = _claim([_run("data_size", runs=runs, epsilon_sweep=sweep)], "5.11")
+    assert claim.holds is None and "r=8: 2 fraction(s)" in claim.measured and "r1-0.25" in claim.note
+    for row in (*runs, *sweep):
+        row["diverged"] = False
+    assert _claim([_run("data_size", runs=runs, epsilon_sweep=sweep)], "5.11").holds is True  # r = 1: 22 → 29 is flat

@@ -420,6 +420,14 @@ def data_size_growth(runs: Sequence[RunData]) -> Claim | None:
                 by_rank.setdefault(row["rank"], []).append((float(f), int(row["intruders"])))
         low = [sorted(v) for k, v in by_rank.items() if k <= 1 and len(v) >= 2]
         high = [sorted(v) for k, v in by_rank.items() if k >= 8 and len(v) >= 2]
+        left_out = _diverged(run.rows("runs"))
+        if (not low or not high) and left_out:  # measured, but too few runs learned to decide
+            return Claim("5.11", "r = 8 counts grow with the training-set fraction; r = 1 stays roughly flat",
+                         "r = 8 grows, r = 1 roughly flat",
+                         "too few runs left: " + ("; ".join(f"r={k}: {len(v)} fraction(s)"
+                                                            for k, v in sorted(by_rank.items())) or "none"),
+                         None, "needs at least two fractions of r = 1 and of r ≥ 8 that did not diverge",
+                         note=_left_out_note(left_out), figure=figure_id(run.label, "fig_data_size_intruders"))
         if not low or not high:
             continue
         grows = all(v[-1][1] > v[0][1] for v in high)
