@@ -178,9 +178,11 @@ def test_seeds_spread(tiny, cache_dir, tmp_path):
     assert len(t["runs"]) == len(grid["ranks"]) * len(grid["seeds"])
     assert len({r["run_id"] for r in t["runs"]}) == len(t["runs"])
     for s in t["spread"]:
-        assert s["n"] == len(grid["seeds"]) and s["min"] <= s["mean"] <= s["max"]
-        counts = [r["intruders"] for r in t["epsilon_sweep"] if r["rank"] == s["rank"] and r["epsilon"] == s["epsilon"]]
-        assert (s["min"], s["max"]) == (min(counts), max(counts))
+        at = [r for r in t["epsilon_sweep"] if r["rank"] == s["rank"] and r["epsilon"] == s["epsilon"]]
+        counts = [r["intruders"] for r in at if r["diverged"] is not True]  # diverged seeds are left out, counted
+        assert s["n"] == len(counts) and s["n"] + s["diverged_left_out"] == len(grid["seeds"])
+        if counts:
+            assert (s["min"], s["max"]) == (min(counts), max(counts)) and s["min"] <= s["mean"] <= s["max"]
 
 
 def test_data_size_trains_each_rank_on_each_fraction(tiny, cache_dir, tmp_path):

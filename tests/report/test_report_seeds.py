@@ -216,3 +216,11 @@ def test_data_size_claim_is_undecided_when_every_low_rank_run_diverged():
     for row in (*runs, *sweep):
         row["diverged"] = False
     assert _claim([_run("data_size", runs=runs, epsilon_sweep=sweep)], "5.11").holds is True  # r = 1: 22 → 29 is flat
+
+
+def test_seed_claim_rests_on_the_seeds_that_did_not_diverge():
+    spread_rows = [{"rank": 1, "epsilon": 0.5, "n": 0, "mean": None, "std": None, "diverged_left_out": 5},
+                   {"rank": 8, "epsilon": 0.5, "n": 5, "mean": 6.0, "std": 4.1, "diverged_left_out": 0}]
+    claim = _claim([_run("seeds", spread=spread_rows)], "5.10")
+    assert claim.holds is False and "r=1" not in claim.measured and "r=8: 6 ± 4.1 (n=5)" in claim.measured
+    assert claim.note == "r=1: 5 diverged seed(s) left out"

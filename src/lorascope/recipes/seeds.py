@@ -1,7 +1,7 @@
 """seeds (PAPER.md Fig. 22): the rank sweep's r = 1 and r = 8 at several seeds, and the spread of the counts.
 
 `spread`: per task, rank and ε, the n, mean, standard deviation, min and max over seeds of the model's
-intruder count (k fixed) of the final checkpoint.
+intruder count (k fixed) of the final checkpoint, over the runs that did not diverge (how many did is kept).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lorascope.experiments.context import Context, Tables
+from lorascope.experiments.divergence import kept
 from lorascope.experiments.stats import spread
 from lorascope.recipes.rank_sweep import lora_alpha
 
@@ -30,7 +31,7 @@ TABLES = {
     "epsilon_sweep": "model intruder count at k over the ε grid, per seed",
     "k_fraction_sweep": "model intruder count at ε over k fractions, per seed",
     "matrices": "per matrix of each final checkpoint",
-    "spread": "per task, rank, ε: n, mean, std, min, max of the intruder count over seeds",
+    "spread": "per task, rank, ε: n, mean, std, min, max of the intruder count over the seeds that did not diverge",
 }
 FIGURES = {
     "fig22_seed_spread": {"table": "spread", "x": "epsilon", "y": "mean", "error": "std", "series": ["rank"]},
@@ -50,7 +51,9 @@ def run(ctx: Context) -> Tables:
         for rank in grid.ranks:
             sweep = [r for r in tables.get("epsilon_sweep", []) if r["task"] == task and r["rank"] == rank]
             for eps in sorted({r["epsilon"] for r in sweep}):
-                counts = [r["intruders"] for r in sweep if r["epsilon"] == eps]
+                at = [r for r in sweep if r["epsilon"] == eps]
+                counts = [r["intruders"] for r in kept(at)]
                 tables["spread"].append({"task": task, "rank": rank, "k": ctx.experiment.analysis.k,
-                                         "epsilon": eps, **spread(counts)})
+                                         "epsilon": eps, **spread(counts),
+                                         "diverged_left_out": len(at) - len(counts)})
     return tables
