@@ -94,3 +94,26 @@ def test_a_kept_number_is_computed_once_and_a_damaged_entry_again(tmp_path):
     (tmp_path / "k.json").write_text("{not json")
     assert load_or_compute_number(tmp_path, "k", compute) == 2.718281828459045 and len(calls) == 2
     assert load_or_compute_number(tmp_path, "k", compute) == 2.718281828459045 and len(calls) == 2
+
+
+def test_length_batches_cover_every_index_once_shortest_first():
+    from lorascope.training.runners import length_batches
+
+    seqs = [[1] * n for n in (5, 2, 9, 2, 7, 1, 3)]
+    batches = length_batches(seqs, 3)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(len(seqs))) and all(len(b) <= 3 for b in batches)
+    assert [len(seqs[i]) for i in flat] == sorted(len(s) for s in seqs)
+    assert length_batches([], 4) == []
+
+
+def test_accuracy_in_length_sorted_batches_equals_one_example_at_a_time(llama_dir):
+    from lorascope.training.data import encode
+    from lorascope.training.modeling import build_classifier
+    from lorascope.training.runners import ExampleRunner
+
+    clf = build_classifier(llama_dir, 2, "full", 0, None, None, 0)
+    rows = load_task("rt_polarity").test[:40]
+    runner = ExampleRunner(clf.model.eval(), encode(clf.tokenizer, rows, 32), clf.pad_id)
+    one_by_one = sum(int(runner.logits([i]).argmax(-1)[0] == rows[i][1]) for i in range(len(rows))) / len(rows)
+    assert runner.accuracy(batch_size=7) == one_by_one

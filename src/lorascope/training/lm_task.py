@@ -30,7 +30,7 @@ from lorascope.training.modeling import (
     set_trainable,
     unwrap,
 )
-from lorascope.training.runners import LMHead
+from lorascope.training.runners import LMHead, length_batches
 
 
 def build_causal_lm(model_dir: Path, method: Literal["lora", "full"], rank: int, alpha: float | None,
@@ -87,8 +87,7 @@ class TokenLossRunner:
         inner = unwrap(self.model)
         backbone, head = getattr(inner, inner.base_model_prefix), LMHead.of(self.model)
         total, count = 0.0, 0
-        for b in range(0, len(self.data), batch_size):
-            indices = list(range(b, min(len(self.data), b + batch_size)))
+        for indices in length_batches(self.data.ids, batch_size):
             ids, mask = pad_right([self.data.ids[i] for i in indices], self.pad_id)
             if self.cache is None:
                 hidden = backbone(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
