@@ -160,7 +160,7 @@ def test_intervention_lambda_one_is_the_unscaled_model(tiny, cache_dir, tmp_path
         # the unscaled model measured here is the run's own final model
         assert r["reference_accuracy"] == pytest.approx(run["accuracy"])
         assert r["reference_lm_loss"] == pytest.approx(run["lm_loss"])
-        if r["lambda"] == 1.0:
+        if r["lambda"] == 1.0:  # measured here by the evaluator; the reference is train's own final evaluation
             assert r["accuracy"] == r["reference_accuracy"] and r["lm_loss"] == pytest.approx(r["reference_lm_loss"])
             assert r["accuracy_change_pct"] == 0 and r["forgetting_change_pct"] == pytest.approx(0, abs=1e-6)
         if r["target"] == "whole-update" and r["lambda"] == 0.0:

@@ -105,8 +105,10 @@ def train_and_scan(config: TrainConfig, run_dir: str, analysis: AnalysisOptions,
 
 def scale_and_evaluate(config: TrainConfig, checkpoint: str, target: str, lambdas: list[float],
                        include: tuple[str, ...], out_dir: str, analysis: AnalysisOptions,
-                       cache_dir: str | None) -> dict[str, list[dict[str, Any]]]:
-    """Scale a run's intruders (one target, every λ), then measure the unscaled and every scaled model."""
+                       cache_dir: str | None,
+                       reference: dict[str, Any] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Scale a run's intruders (one target, every λ), then measure every scaled model and, unless `reference`
+    gives them (the run's own final evaluation of `checkpoint`, measured the same way), the unscaled one."""
     from lorascope.experiments.evaluate import TaskEvaluator
     from lorascope.pipelines.scale import ScaleOptions, scale
     from lorascope.pipelines.train import run_id_of
@@ -116,7 +118,7 @@ def scale_and_evaluate(config: TrainConfig, checkpoint: str, target: str, lambda
                            cache_dir=cache_dir)
     Path(out_dir).parent.mkdir(parents=True, exist_ok=True)
     result = scale(evaluator.model_dir, checkpoint, out_dir, lambdas, options)
-    reference = evaluator.measure(checkpoint)
+    reference = reference if reference is not None else evaluator.measure(checkpoint)
     tag = {**run_tag(config, run_id_of(config)), "target": target}
     rows = []
     for lam, sub in result.outputs.items():

@@ -61,6 +61,9 @@ FIGURES = {
 }
 
 
+REFERENCE = ("quality_metric", "accuracy", "task_loss", "task_perplexity", "lm_loss", "forgetting")
+
+
 def run(ctx: Context) -> Tables:
     """Train the chosen LoRA runs (each seed), then scale each by every λ for every target and measure the results."""
     grid = ctx.experiment.grid
@@ -70,6 +73,9 @@ def run(ctx: Context) -> Tables:
                for task in grid.tasks for seed in seeded for rank in grid.ranks for lr in grid.lora_lrs]
     tables = ctx.train([(config, {}) for config in configs])
     checkpoints = {row["run_id"]: row["checkpoint"] for row in tables["runs"]}
+    # the unscaled model's numbers are its run's final evaluation (train measured that checkpoint on the same
+    # test split and text, with the same scorer), so no job measures it again
+    finals = {row["run_id"]: {key: row[key] for key in REFERENCE} for row in tables["runs"]}
     analysis = ctx.experiment.analysis
     jobs = []
     for config in configs:
@@ -80,7 +86,7 @@ def run(ctx: Context) -> Tables:
             jobs.append(Planned("scale", settings, scale_and_evaluate,
                                 (config, checkpoints[run_dir.name], target, list(grid.lambdas),
                                  trained_matrix_patterns(run_dir), str(ctx.out / "scaled" / run_dir.name / target),
-                                 analysis, ctx.cache_dir)))
+                                 analysis, ctx.cache_dir, finals[run_dir.name])))
     rows = [row for result in ctx.run(jobs).values() for row in result["intervention"]]
     flags = {row["run_id"]: row.get("diverged") for row in tables["runs"]}
     for row in rows:
