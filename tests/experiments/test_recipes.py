@@ -222,10 +222,10 @@ def test_only_b_keeps_a_semi_orthogonal(tiny, cache_dir, tmp_path):
 
 def test_continual_every_stage_measures_every_task(tiny, cache_dir, tmp_path, monkeypatch):
     from lorascope.experiments import continual
-    from lorascope.experiments.continual import train_rows
     from lorascope.experiments.divergence import run_diverged
     from lorascope.experiments.jobs import test_split_facts
     from lorascope.training.config import TrainConfig
+    from lorascope.training.rows import ResultsLog
 
     small = {"train": {"max_steps": 4}, "grid": {"head_examples": 32, "head_steps": 20}}
     real = continual.refit_head_accuracy
@@ -273,8 +273,8 @@ def test_continual_every_stage_measures_every_task(tiny, cache_dir, tmp_path, mo
             config = json.loads((chain_dir / f"train-{stage}" / "config.json").read_text())
             facts = test_split_facts(TrainConfig(**{k: v for k, v in config["config"].items()
                                                     if not k.startswith("resolved_")}))
-            expected = run_diverged(train_rows(chain_dir / f"train-{stage}"), facts["test_examples"],
-                                    facts["majority_rate"])
+            rows = ResultsLog(chain_dir / f"train-{stage}" / "results.jsonl").rows
+            expected = run_diverged(rows, facts["test_examples"], facts["majority_rate"])
             assert (row["diverged"], row["diverged_reason"]) == expected and row["diverged"] in (True, False)
         kept = sorted(p.name for p in chain_dir.glob("stage-*") if p.is_dir())
         assert kept == [f"stage-{len(tasks)}"]  # earlier merged models are deleted once recorded

@@ -27,6 +27,7 @@ from lorascope.experiments.headfit import FrozenBottom, HeadBudget, refit_head_a
 from lorascope.experiments.jobs import test_split_facts, trained_matrix_patterns
 from lorascope.experiments.rows import scan_rows
 from lorascope.training.config import TrainConfig
+from lorascope.training.rows import ResultsLog
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,8 @@ def continual_chain(chain: Chain, out_dir: str, analysis: AnalysisOptions,
         if stage:  # whether this stage's fine-tune learned its task without breaking the LM (its own run's rows)
             config = replace(chain.config, model=str(base_dir), task=chain.tasks[stage - 1])
             facts = test_split_facts(config)
-            flag, why = run_diverged(train_rows(out / f"train-{stage}"), facts["test_examples"],
-                                     facts["majority_rate"])
+            flag, why = run_diverged(ResultsLog(out / f"train-{stage}" / "results.jsonl").rows,
+                                     facts["test_examples"], facts["majority_rate"])
             for row in part.get("stages", []):
                 row["diverged"], row["diverged_reason"] = flag, why
     merged: dict[str, list[dict[str, Any]]] = {}
@@ -165,14 +166,6 @@ def continual_chain(chain: Chain, out_dir: str, analysis: AnalysisOptions,
         for name, rows in part.items():
             merged.setdefault(name, []).extend(rows)
     return merged
-
-
-def train_rows(run_dir: Path) -> list[dict[str, Any]]:
-    """The result rows a stage's training run wrote (empty when it left none)."""
-    path = run_dir / "results.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def chain_settings(chain: Chain) -> dict[str, Any]:

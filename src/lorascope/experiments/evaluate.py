@@ -19,7 +19,7 @@ from torch import nn
 from lorascope.cache import cache_root
 from lorascope.pipelines.forget import ForgetOptions, forget_text
 from lorascope.pipelines.quality import QualityScorer
-from lorascope.pipelines.train import load_run_task, text_fingerprint
+from lorascope.pipelines.train import base_loss_key_of, load_run_task, text_fingerprint
 from lorascope.training.bottom import (
     cache_key,
     compute_hidden,
@@ -101,7 +101,7 @@ class TaskEvaluator:
             inputs = self.text.chunks.model_inputs
             text_fp = text_fingerprint(self.text)
             key = cache_key(fp, text_fp, self.start, self.config.forget_chunk_length, "lm")
-            self.base_loss_key = cache_key(fp, text_fp, self.start, self.config.forget_chunk_length, "lm-base-loss")
+            self.base_loss_key = base_loss_key_of(fp, self.text, self.start, self.config.forget_chunk_length)
             self.text_cache = load_or_compute(root, key, lambda: compute_hidden(
                 lambda ids, mask: lm(input_ids=ids, attention_mask=mask), find_blocks(lm)[1], self.start,
                 inputs, self.pad_id, 8))

@@ -217,8 +217,7 @@ def _train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEve
     if held_out is not None:
         scorer = _scorer(lm, held_out, clf, config, cached, fp, root, emit)
         if cached and held_out.chunks is not None:
-            base_loss_key = cache_key(fp, text_fingerprint(held_out), clf.first_trained,
-                                      config.forget_chunk_length, "lm-base-loss")
+            base_loss_key = base_loss_key_of(fp, held_out, clf.first_trained, config.forget_chunk_length)
 
     train_cache = test_cache = None
     if cached:
@@ -231,8 +230,9 @@ def _train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEve
     train_runner = runner_class(clf.model, train_data, clf.pad_id, clf.blocks, start, train_cache)
 
     not_kept: list[str] = []  # why the base index could not keep a spectrum (the probe's spectra are right anyway)
+    layout = index_layout(cache_dir)
     probe = IntruderProbe(clf.model, clf.matrices, k=config.k, epsilon=config.epsilon,
-                          spectra=lambda W0: kept_spectrum(W0, index_layout(cache_dir), not_kept, __version__))
+                          spectra=lambda W0: kept_spectrum(W0, layout, not_kept, __version__))
     for note in not_kept:
         emit(TrainEvent("info", message=note))
     named = dict(clf.trainable)
@@ -464,6 +464,11 @@ def _scorer(lm, held_out: ForgetText, clf, config: TrainConfig, cached: bool, fp
 def text_fingerprint(held_out: ForgetText) -> str:
     """SHA-256 of the model inputs the held-out text is scored on (causal LMs: its windows)."""
     return hashlib.sha256(json.dumps(held_out.chunks.model_inputs).encode()).hexdigest()
+
+
+def base_loss_key_of(model_fp: str, held_out: ForgetText, start: int, chunk_length: int) -> str:
+    """The cache key of the base model's LM loss on `held_out` (train's step 0 and the evaluator share it)."""
+    return cache_key(model_fp, text_fingerprint(held_out), start, chunk_length, "lm-base-loss")
 
 
 def _save_checkpoint(clf, out: Path, step: int) -> str:
