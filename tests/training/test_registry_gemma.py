@@ -138,8 +138,20 @@ def test_real_conversion_of_a_tiny_gemma3_gguf_keeps_weights_config_and_tokens(m
     original = toys.tiny_gemma3_dir(tmp_path / "hf", layers=7, full_every=6)
     gguf_file = write_gemma3_gguf(original, tmp_path / "tiny.gguf")
     monkeypatch.setattr(resources, "gemma3_gguf", lambda dest: gguf_file)
+    import gguf
+
+    parses: list[str] = []
+
+    class CountingReader(gguf.GGUFReader):
+        def __init__(self, path, mode="r"):
+            parses.append(str(path))
+            super().__init__(path, mode)
+
+    monkeypatch.setattr(gguf, "GGUFReader", CountingReader)
     converted = resolve_model("gemma3-270m", tmp_path / "cache")
     assert (converted / convert.DONE_MARKER).is_file()
+    # tokenizer, config and tensors share one parse of the header; the library's reader is put back
+    assert parses == [str(gguf_file)] and gguf.GGUFReader is CountingReader
 
     before = json.loads((original / "config.json").read_text())
     after = json.loads((converted / "config.json").read_text())

@@ -6,8 +6,9 @@ import contextlib
 import io
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from lorascope.errors import InputError
 
@@ -30,7 +31,7 @@ def gguf_to_safetensors(gguf_file: Path, out_dir: Path, log: Callable[[str], Non
         if (out_dir / DONE_MARKER).is_file():
             return out_dir
         if log is not None:
-            log(f"converting {gguf_file.name} to safetensors in {out_dir} (once, about two minutes)")
+            log(f"converting {gguf_file.name} to safetensors in {out_dir} (once, about a minute)")
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
         try:
             _convert(gguf_file, tmp)
@@ -57,7 +58,7 @@ def _convert(gguf_file: Path, out_dir: Path) -> None:
 
     folder, name = str(gguf_file.parent), gguf_file.name
     # transformers' GGUF reader draws a plain tqdm bar on stderr: library code prints nothing.
-    with quiet_transformers(), contextlib.redirect_stderr(io.StringIO()):
+    with quiet_transformers(), contextlib.redirect_stderr(io.StringIO()), _one_reader_per_file():
         tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
         config = quantised.config
@@ -68,3 +69,29 @@ def _convert(gguf_file: Path, out_dir: Path) -> None:
         del quantised
         clean.save_pretrained(out_dir)
         tok.save_pretrained(out_dir)
+
+
+@contextlib.contextmanager
+def _one_reader_per_file() -> Iterator[None]:
+    """Within the block, every `gguf.GGUFReader` of one file is one reader.
+
+    transformers parses the GGUF header once for the tokenizer, once for the config and once for the tensors;
+    for Gemma's 262k-token vocabulary each parse is most of a conversion. The reader is a read-only memory map,
+    so sharing it changes no value (tests/training compare a converted tiny Gemma 3 with its original).
+    """
+    import gguf
+
+    original = gguf.GGUFReader
+    readers: dict[tuple[str, str], Any] = {}
+
+    def shared(path: str | Path, mode: str = "r") -> Any:
+        key = (str(Path(path).resolve()), mode)
+        if key not in readers:
+            readers[key] = original(path, mode)
+        return readers[key]
+
+    gguf.GGUFReader = shared
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = original
