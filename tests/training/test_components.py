@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -117,3 +119,48 @@ def test_accuracy_in_length_sorted_batches_equals_one_example_at_a_time(llama_di
     runner = ExampleRunner(clf.model.eval(), encode(clf.tokenizer, rows, 32), clf.pad_id)
     one_by_one = sum(int(runner.logits([i]).argmax(-1)[0] == rows[i][1]) for i in range(len(rows))) / len(rows)
     assert runner.accuracy(batch_size=7) == one_by_one
+
+
+def test_a_tokenizer_is_loaded_once_per_thread_until_its_files_change(llama_dir, tmp_path):
+    import shutil
+    import threading
+
+    from lorascope.training.modeling import load_tokenizer
+
+    folder = tmp_path / "model"
+    shutil.copytree(llama_dir, folder)
+    first = load_tokenizer(folder)
+    assert load_tokenizer(folder) is first and load_tokenizer(folder.parent / "." / "model") is first
+    elsewhere = []
+    worker = threading.Thread(target=lambda: elsewhere.append(load_tokenizer(folder)))
+    worker.start()
+    worker.join()
+    assert elsewhere[0] is not first  # another thread gets its own (fast tokenizers keep call state)
+    assert elsewhere[0]("a film")["input_ids"] == first("a film")["input_ids"]
+    config = folder / "tokenizer_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "model_max_length": 77}))
+    changed = load_tokenizer(folder)
+    assert changed is not first and changed.model_max_length == 77
+    with pytest.raises(OSError):
+        load_tokenizer(tmp_path / "missing")
+
+
+def test_model_fingerprint_follows_content_and_is_hashed_once(llama_dir, tmp_path):
+    import os
+    import shutil
+
+    from lorascope.training import bottom
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(llama_dir, a)
+    shutil.copytree(llama_dir, b)
+    before = bottom._content_hash.cache_info().misses
+    fp = bottom.model_fingerprint(a)
+    assert bottom.model_fingerprint(a) == fp == bottom.model_fingerprint(b)  # content, not the folder's name
+    assert bottom._content_hash.cache_info().misses == before + 2  # a once, b once; the repeat is not read
+    weights = next(a.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1))
+    assert bottom.model_fingerprint(a) != fp

@@ -14,6 +14,7 @@ max_length) and max_length itself.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -108,14 +110,24 @@ class HiddenCache:
 
 
 def model_fingerprint(model_dir: Path) -> str:
-    """sha256 over the model directory's config and weight files (content, not names or dates)."""
+    """sha256 over the model directory's config and weight files (content, not names or dates).
+
+    Hashed once per process while every such file keeps its size and modification time (a 270M model's
+    gigabyte takes a second, and every run of a recipe asks)."""
+    files = tuple((path.name, path.stat().st_size, path.stat().st_mtime_ns)
+                  for path in sorted(Path(model_dir).iterdir())
+                  if path.name == "config.json" or path.suffix in (".safetensors", ".bin"))
+    return _content_hash(str(Path(model_dir).resolve()), files)
+
+
+@functools.lru_cache(maxsize=16)
+def _content_hash(model_dir: str, files: tuple[tuple[str, int, int], ...]) -> str:
     h = hashlib.sha256()
-    for path in sorted(Path(model_dir).iterdir()):
-        if path.name == "config.json" or path.suffix in (".safetensors", ".bin"):
-            h.update(path.name.encode())
-            with path.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 22), b""):
-                    h.update(block)
+    for name, _, _ in files:
+        h.update(name.encode())
+        with (Path(model_dir) / name).open("rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
     return h.hexdigest()
 
 
@@ -174,6 +186,15 @@ def load_or_compute(folder: Path, key: str, compute: Callable[[], HiddenCache]) 
 def load_or_compute_number(folder: Path, key: str, compute: Callable[[], float]) -> float:
     """The number kept under `folder` as `key`.json, computed and written atomically (under a lock) if missing:
     e.g. the base model's LM loss on a text, the same for every run of that base."""
+    record = load_or_compute_record(folder, key, lambda: {"value": float(compute())}, required=("value",))
+    return float(record["value"])
+
+
+def load_or_compute_record(folder: Path, key: str, compute: Callable[[], dict[str, Any]],
+                           required: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON object kept under `folder` as `key`.json, computed and written atomically (under a lock) if
+    missing or damaged (not an object holding every `required` key): e.g. the task quality of an untrained
+    model, the same for every run that starts from it."""
     from filelock import FileLock
 
     from lorascope.atomic import atomic_write_text
@@ -183,10 +204,12 @@ def load_or_compute_number(folder: Path, key: str, compute: Callable[[], float])
     with FileLock(str(path) + ".lock"):
         if path.is_file():
             try:
-                return float(json.loads(path.read_text())["value"])
-            except (ValueError, KeyError, TypeError):
+                kept = json.loads(path.read_text())
+                if isinstance(kept, dict) and all(name in kept for name in required):
+                    return kept
+            except ValueError:
                 pass  # a damaged entry of derived data: computed again and replaced below
-        value = float(compute())
-        atomic_write_text(path, json.dumps({"value": value}))
+        value = compute()
+        atomic_write_text(path, json.dumps(value))
     return value
 

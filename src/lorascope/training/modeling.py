@@ -8,6 +8,8 @@ always trained densely. With `top` set, only the matrices of the top `top` block
 from __future__ import annotations
 
 import contextlib
+import functools
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -135,7 +137,37 @@ def head_modules(model: nn.Module) -> list[str]:
 
 
 def load_tokenizer(model_dir: Path):
-    """The model's tokenizer, with a pad token (its EOS when it has none)."""
+    """The model's tokenizer, with a pad token (its EOS when it has none).
+
+    Kept per thread while the folder's tokenizer files stay the same: Gemma's 262k-token vocabulary takes
+    seconds to load, and a recipe's runs load it dozens of times. Callers read it and never change it.
+    """
+    model_dir = Path(model_dir)
+    state = _tokenizer_files(model_dir)
+    if state is None:  # not a folder: the loader's own error
+        return _load_tokenizer(str(model_dir), (), 0)
+    return _load_tokenizer(str(model_dir.resolve()), state, threading.get_ident())
+
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".lock")
+
+
+def _tokenizer_files(model_dir: Path) -> tuple[tuple[str, int, int], ...] | None:
+    """(name, size, mtime) of every file of `model_dir` a tokenizer could read (all but weights), or None."""
+    try:
+        entries = sorted(model_dir.iterdir())
+    except OSError:
+        return None
+    state = []
+    for path in entries:
+        if path.is_file() and not path.name.endswith(_WEIGHT_SUFFIXES):
+            stat = path.stat()
+            state.append((path.name, stat.st_size, stat.st_mtime_ns))
+    return tuple(state)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_tokenizer(model_dir: str, files: tuple, thread: int):
     from transformers import AutoTokenizer
 
     with quiet_transformers():
