@@ -286,3 +286,51 @@ def test_cached_bottom_equals_uncached_with_dropout(bert_mlm_dir, cache_dir, tmp
     assert cached.rows[-1]["train_loss"] == pytest.approx(plain.rows[-1]["train_loss"], abs=1e-6)
     a, b = final_params(cached.out), final_params(plain.out)
     assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=0) for k in a)
+
+
+def test_the_untrained_model_is_scored_once_per_base_and_head(llama_dir, tmp_path, monkeypatch):
+    """Step 0 of LoRA (B = 0) and of full fine-tuning is the base under the seed's fresh head: the second run of a
+    seed reads its step-0 task quality from the cache, equal to a fresh measurement; another seed measures."""
+    import lorascope.pipelines.quality as quality_module
+
+    scored = []
+    real = quality_module.QualityScorer.measure
+    monkeypatch.setattr(quality_module.QualityScorer, "measure",
+                        lambda self, *a, **kw: scored.append(1) or real(self, *a, **kw))
+    lora = small(llama_dir, train_layers="top:2", epochs=1, eval_every=None)
+    full = replace(lora, method="full", lr=3e-3)
+    first = train(lora, tmp_path / "lora", cache_dir=tmp_path / "cache")
+    assert len(scored) == 2  # step 0 and the end
+    scored.clear()
+    shared = train(full, tmp_path / "full", cache_dir=tmp_path / "cache")
+    assert len(scored) == 1  # the end only
+    fresh = train(full, tmp_path / "fresh", cache_dir=tmp_path / "other-cache")
+    assert len(scored) == 3
+    step0 = [{k: run.rows[0][k] for k in ("accuracy", "task_loss", "task_perplexity", "quality_metric")}
+             for run in (first, shared, fresh)]
+    assert step0[0] == step0[1] == step0[2]
+    assert shared.rows[1] == {**shared.rows[1], **{k: v for k, v in fresh.rows[1].items() if k not in TIMING}}
+    scored.clear()
+    train(replace(lora, seed=1), tmp_path / "seed1", cache_dir=tmp_path / "cache")
+    assert len(scored) == 2  # another head: measured, not read
+
+
+def test_a_trained_matrix_makes_the_step0_quality_its_own(llama_dir, tmp_path):
+    """The shared step-0 quality stands only for a model equal to its base: a nonzero LoRA B is refused it."""
+    from lorascope.pipelines.quality import QualityScorer
+    from lorascope.pipelines.train import load_run_task, untrained_quality_key
+    from lorascope.training.modeling import build_classifier
+    from lorascope.training.probe import IntruderProbe
+
+    cfg = small(llama_dir, train_layers="top:2")
+    clf = build_classifier(llama_dir, 2, "lora", 4, 8.0, 2, 0, False)
+    probe = IntruderProbe(clf.model, clf.matrices, k=2)
+    assert probe.all_unchanged(clf.model)
+    quality = QualityScorer(clf.tokenizer, load_run_task(cfg), "classify", 32, 32, 24)
+    key = untrained_quality_key("fp", quality, clf.first_trained, clf)
+    other = build_classifier(llama_dir, 2, "lora", 4, 8.0, 2, 1, False)  # seed 1: another fresh head
+    assert untrained_quality_key("fp", quality, other.first_trained, other) != key
+    assert untrained_quality_key("fp2", quality, clf.first_trained, clf) != key
+    with torch.no_grad():
+        next(p for n, p in clf.model.named_parameters() if "lora_B" in n).add_(1e-3)
+    assert not probe.all_unchanged(clf.model)

@@ -30,7 +30,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -47,12 +47,13 @@ from lorascope.folder_lock import folder_lock
 from lorascope.index import index_layout, kept_spectrum
 from lorascope.pipelines.forget import DEFAULT_TEXT, ForgetOptions, ForgetText, forget_text
 from lorascope.pipelines.memory_guard import check_train_memory
-from lorascope.pipelines.quality import QUALITY_METRIC, QualityScorer
+from lorascope.pipelines.quality import QUALITY_METRIC, Quality, QualityScorer
 from lorascope.training.bottom import (
     cache_key,
     compute_hidden,
     load_or_compute,
     load_or_compute_number,
+    load_or_compute_record,
     model_fingerprint,
 )
 from lorascope.training.config import TrainConfig
@@ -60,8 +61,10 @@ from lorascope.training.data import Encoded, encode, epoch_batches, take_subset
 from lorascope.training.lm import context_length, needs_bos
 from lorascope.training.lm_task import TokenLossRunner, build_causal_lm
 from lorascope.training.modeling import (
+    Classifier,
     attach_backbone,
     build_classifier,
+    clean_name,
     lm_kind,
     load_lm,
     load_tokenizer,
@@ -263,7 +266,14 @@ def _train(config: TrainConfig, out: str | Path, *, progress: Callable[[TrainEve
         t0 = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
             clf.model.eval()
-            measured = quality.measure(clf.model, clf.blocks, start, test_cache)
+            untrained = (untrained_quality_key(fp, quality, start, clf)
+                         if position.step == 0 and cached and probe.all_unchanged(clf.model) else None)
+            if untrained is not None:  # still the base under a fresh head: runs of the same head share it
+                measured = Quality(**load_or_compute_record(
+                    root, untrained, lambda: asdict(quality.measure(clf.model, clf.blocks, start, test_cache)),
+                    required=tuple(f.name for f in fields(Quality))))
+            else:
+                measured = quality.measure(clf.model, clf.blocks, start, test_cache)
             if scorer is None:
                 lm_loss = None
             elif position.step == 0 and base_loss_key is not None:  # the model is still the base itself
@@ -469,6 +479,19 @@ def text_fingerprint(held_out: ForgetText) -> str:
 def base_loss_key_of(model_fp: str, held_out: ForgetText, start: int, chunk_length: int) -> str:
     """The cache key of the base model's LM loss on `held_out` (train's step 0 and the evaluator share it)."""
     return cache_key(model_fp, text_fingerprint(held_out), start, chunk_length, "lm-base-loss")
+
+
+def untrained_quality_key(model_fp: str, quality: QualityScorer, start: int, clf: Classifier) -> str:
+    """The cache key of the task quality of `clf` while its trained matrices still equal the base's (the caller
+    checks): the base, the scored test examples, the first trained block, the batch size, and the values of
+    every other trainable parameter (the fresh head; LoRA factors aside, whose product is then zero)."""
+    trained = set(clf.matrices)
+    head = sorted(hashlib.sha256(p.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+                  + str(tuple(p.shape)) for n, p in clf.trainable
+                  if ".lora_" not in n and clean_name(n).removesuffix(".weight") not in trained)
+    text = json.dumps({"test": quality.data.fingerprint(), "objective": quality.objective,
+                       "batch_size": quality.batch_size, "head": head}, sort_keys=True)
+    return cache_key(model_fp, hashlib.sha256(text.encode()).hexdigest(), start, 0, "untrained-quality")
 
 
 def _save_checkpoint(clf, out: Path, step: int) -> str:

@@ -132,6 +132,17 @@ class IntruderProbe:
             self._base[name] = spectra(W0) if spectra is not None else base_spectrum(W0, method="svd")
         self.last_seconds = 0.0
 
+    def _now(self, modules: dict[str, nn.Module], name: str) -> tuple[torch.Tensor, torch.Tensor | LowRankUpdate]:
+        """(W0, the tuned matrix now) of one chosen matrix."""
+        W0_live, tuned = current_tuned(modules[name])
+        return (self._W0[name] if self._W0[name] is not None else W0_live), tuned
+
+    @torch.no_grad()
+    def all_unchanged(self, model: nn.Module) -> bool:
+        """Whether every chosen matrix still equals its W0 exactly (no update yet, or a zero one)."""
+        modules = {clean_name(n): m for n, m in model.named_modules()}
+        return all(unchanged(*self._now(modules, name)) for name in self.names)
+
     @torch.no_grad()
     def measure(self, model: nn.Module) -> list[MatrixProbe]:
         """Top-k σ, max |cos| and intruder count of every chosen matrix, now."""
@@ -139,8 +150,7 @@ class IntruderProbe:
         modules = {clean_name(n): m for n, m in model.named_modules()}
         found = []
         for name in self.names:
-            W0_live, tuned = current_tuned(modules[name])
-            W0 = self._W0[name] if self._W0[name] is not None else W0_live
+            W0, tuned = self._now(modules, name)
             base = self._base[name]
             if unchanged(W0, tuned):  # step 0, or a frozen matrix: W0's own top vectors, no decomposition
                 S = base.S[:self.k]
