@@ -250,6 +250,17 @@ def test_continual_every_stage_measures_every_task(tiny, cache_dir, tmp_path, mo
     grid = result.manifest["settings"]["grid"]
     again = sorted({p.name for p in calls if p.parent == killed_chain})
     assert again == [f"stage-{i}" for i in range(2, len(grid["tasks"]) + 1)]
+    # stage 0 (the pretrained model) was measured once, by the first chain; the others read it from the cache
+    assert not [p for p in calls if not p.name.startswith("stage-")]
+    naming = ("chain", "method", "rank", "alpha", "lr")
+    stage0 = {name: sorted(({k: v for k, v in r.items() if k not in naming} for r in t[name] if r["stage"] == 0),
+                           key=lambda r: sorted((k, str(v)) for k, v in r.items()))
+              for name in ("accuracy", "stages")}
+    chains0 = {r["chain"] for r in t["stages"] if r["stage"] == 0}
+    assert len(chains0) >= 2 and all(len(rows) % len(chains0) == 0 for rows in stage0.values())
+    for rows in stage0.values():  # the same measurement under every chain's name
+        per_chain = len(rows) // len(chains0)
+        assert all(rows[i] == rows[i - i % len(chains0)] for i in range(len(rows))) and per_chain >= 1
     tasks, chains = grid["tasks"], {r["chain"] for r in t["stages"]}
     assert len(tasks) >= 3 and len(chains) == int(grid["full"]) + len(grid["ranks"])
     for chain in chains:

@@ -10,6 +10,7 @@ maps, intruders). Every stage is saved as it finishes, so a killed chain resumes
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import shutil
@@ -75,6 +76,40 @@ def _similarity_patterns(model_dir: Path, modules: tuple[str, ...]) -> tuple[str
     return tuple(rf"\.{top}\.{re.escape(m)}\.weight$" for m in modules)
 
 
+def _tag(chain: Chain, stage: int) -> dict[str, Any]:
+    """The columns naming a chain's stage in every row it measures."""
+    config = chain.config
+    return {"chain": chain.name, "method": config.method, "rank": config.rank if config.method == "lora" else None,
+            "alpha": config.resolved_alpha, "lr": config.resolved_lr, "stage": stage,
+            "trained_task": chain.tasks[stage - 1] if stage else None}
+
+
+# TrainConfig fields that change what a chain trains, never how its stage 0 (the pretrained model) is measured
+_TRAINING_ONLY = ("task", "method", "rank", "alpha", "lr", "lora_lr_product", "freeze_a", "threads")
+
+
+def _stage0(chain: Chain, base_dir: Path, analysis: AnalysisOptions,
+            cache_dir: str | None) -> dict[str, list[dict[str, Any]]]:
+    """Stage 0 measures the pretrained model, the same for every chain of these measurement settings: measured
+    once, kept in the cache (`continual/`), and tagged with each chain's name."""
+    from lorascope.cache import cache_root
+    from lorascope.training.bottom import load_or_compute_record, model_fingerprint
+
+    config = {k: v for k, v in chain.config.to_json().items()
+              if k not in _TRAINING_ONLY and not k.startswith("resolved_")}
+    settings = {"base": model_fingerprint(base_dir), "config": config, "tasks": list(chain.tasks),
+                "budget": dataclasses.asdict(chain.budget), "format": 1}
+    key = "stage0-" + hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+    def measure() -> dict[str, Any]:
+        tables = _measure(chain, 0, base_dir, base_dir, None, analysis, cache_dir)
+        return json.loads(json.dumps(tables, default=str))  # as the cache gives it back to the other chains
+
+    kept = load_or_compute_record(cache_root(cache_dir) / "continual", key, measure, required=("accuracy", "stages"))
+    tag = _tag(chain, 0)
+    return {name: [{**row, **tag} for row in rows] for name, rows in kept.items()}
+
+
 def _measure(chain: Chain, stage: int, stage_dir: Path, base_dir: Path, patterns: tuple[str, ...] | None,
              analysis: AnalysisOptions, cache_dir: str | None) -> dict[str, list[dict[str, Any]]]:
     """Every task's re-fitted-head accuracy, forgetting against the base, and (stage > 0) the scan."""
@@ -82,9 +117,7 @@ def _measure(chain: Chain, stage: int, stage_dir: Path, base_dir: Path, patterns
     from lorascope.pipelines.scan import ScanOptions, scan
 
     config = chain.config
-    tag = {"chain": chain.name, "method": config.method, "rank": config.rank if config.method == "lora" else None,
-           "alpha": config.resolved_alpha, "lr": config.resolved_lr, "stage": stage,
-           "trained_task": chain.tasks[stage - 1] if stage else None}
+    tag = _tag(chain, stage)
     bottom = None
     if config.top_layers is not None and config.cache_bottom:  # every stage trained only the top blocks
         from lorascope.cache import cache_root
@@ -147,7 +180,8 @@ def continual_chain(chain: Chain, out_dir: str, analysis: AnalysisOptions,
                 merge_into_lm(previous, run_dir / result.final["checkpoint"],
                               len(load_task(config.task).labels), stage_dir)
             patterns = trained_matrix_patterns(run_dir)
-        tables = _measure(chain, stage, stage_dir, base_dir, patterns, analysis, cache_dir)
+        tables = (_measure(chain, stage, stage_dir, base_dir, patterns, analysis, cache_dir) if stage
+                  else _stage0(chain, base_dir, analysis, cache_dir))
         atomic_write_text(record, json.dumps(tables, default=str))
         parts.append(tables)
         if stage >= 2 and not chain.keep_stages:  # recorded, and no longer needed to train the next stage
