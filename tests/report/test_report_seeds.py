@@ -199,6 +199,7 @@ def test_continual_claim_leaves_out_a_chain_with_a_diverged_stage():
     assert claim.holds is False and "lora-r1" not in claim.measured and "lora-r1" in claim.note
     claim = _claim([_continual({"full": 0.05, "lora-r1": 0.30}, broken=("lora-r1",))], "5.8")
     assert claim.holds is None and "lora-r1" in claim.note
+    assert "full: 0.05" in claim.measured and "lora-r1: 0.3" in claim.measured  # shown, not counted
     assert _claim([_continual({"full": 0.05, "lora-r1": 0.30})], "5.8").holds is True
 
 
