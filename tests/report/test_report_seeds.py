@@ -193,6 +193,20 @@ def _continual(drops: dict[str, float], broken: tuple[str, ...] = ()) -> RunData
     return _run("continual", accuracy=accuracy, stages=stages)
 
 
+def test_continual_claim_follows_the_first_task_of_the_sequence_not_the_alphabet():
+    # zebra is trained first, apple second: the claim is about zebra, whose accuracy full keeps and LoRA loses
+    accuracy, stages = [], []
+    for chain, lost in (("full", 0.0), ("lora-r8", 0.2)):
+        for stage in (0, 1, 2):
+            for index, task in ((1, "zebra"), (2, "apple")):
+                accuracy.append({"chain": chain, "stage": stage, "task": task, "task_index": index,
+                                 "trained": index <= stage,
+                                 "accuracy": 0.9 - (lost if task == "zebra" and stage == 2 else 0.0)})
+            stages.append({"chain": chain, "stage": stage, "diverged": False if stage else None})
+    claim = _claim([_run("continual", accuracy=accuracy, stages=stages)], "5.8")
+    assert "(zebra)" in claim.claim and claim.holds is True and "lora-r8: 0.2" in claim.measured
+
+
 def test_continual_claim_leaves_out_a_chain_with_a_diverged_stage():
     # r = 1's chain diverged and lost everything: without the rule it alone would make the claim hold
     claim = _claim([_continual({"full": 0.05, "lora-r1": 0.30, "lora-r8": 0.02}, broken=("lora-r1",))], "5.8")

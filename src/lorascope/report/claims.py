@@ -452,7 +452,12 @@ def continual_lora_degrades(runs: Sequence[RunData]) -> Claim | None:
         rows = run.rows("accuracy")
         if not rows:
             continue
-        first = min(rows, key=lambda r: (r.get("stage", 0), str(r.get("task"))))["task"]
+        # the first task of the sequence: the one stage 1 trained (not the alphabetically first of stage 0's rows)
+        first = min((r for r in rows if r.get("trained")), key=lambda r: (r.get("stage", 0), r.get("task_index", 0)),
+                    default=None)
+        if first is None:
+            continue
+        first = first["task"]
         broken = {str(r.get("chain")): f"stage {r.get('stage')}: {r.get('diverged_reason')}"
                   for r in run.rows("stages") if r.get("diverged") is True}
         every: dict[str, float] = {}  # the first task's drop in every chain; the claim counts the unbroken ones
