@@ -58,9 +58,10 @@ def _convert(gguf_file: Path, out_dir: Path) -> None:
 
     folder, name = str(gguf_file.parent), gguf_file.name
     # transformers' GGUF reader draws a plain tqdm bar on stderr: library code prints nothing.
-    with quiet_transformers(), contextlib.redirect_stderr(io.StringIO()), _one_reader_per_file():
-        tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    with quiet_transformers(), contextlib.redirect_stderr(io.StringIO()):
+        with _one_reader_per_file():  # the parsed header is dropped before the clean copy doubles the weights
+            tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+            quantised = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
         config = quantised.config
         if hasattr(config, "quantization_config"):
             del config.quantization_config
