@@ -182,14 +182,14 @@ def test_only_b_claim_compares_rank_by_rank_and_drops_both_runs_of_a_diverged_pa
 
 
 def _continual(drops: dict[str, float], broken: tuple[str, ...] = ()) -> RunData:
-    """Two stages per chain: the first task's accuracy falls by `drops[chain]`; `broken` chains' stage 2 diverged."""
+    """Two stages per chain: the first task's accuracy falls by `drops[chain]`; `broken` chains' stages diverged."""
     accuracy, stages = [], []
     for chain, drop in drops.items():
         for stage in (1, 2):
             accuracy.append({"chain": chain, "stage": stage, "task": "a", "trained": True,
                              "accuracy": 0.8 - (drop if stage == 2 else 0.0)})
-            stages.append({"chain": chain, "stage": stage, "diverged": chain in broken and stage == 2,
-                           "diverged_reason": "forgetting 9 > 1 nat" if chain in broken else ""})
+            stages.append({"chain": chain, "stage": stage, "diverged": chain in broken,
+                           "diverged_reason": f"forgetting {9 + stage} > 1 nat" if chain in broken else ""})
     return _run("continual", accuracy=accuracy, stages=stages)
 
 
@@ -211,6 +211,7 @@ def test_continual_claim_leaves_out_a_chain_with_a_diverged_stage():
     # r = 1's chain diverged and lost everything: without the rule it alone would make the claim hold
     claim = _claim([_continual({"full": 0.05, "lora-r1": 0.30, "lora-r8": 0.02}, broken=("lora-r1",))], "5.8")
     assert claim.holds is False and "lora-r1" not in claim.measured and "lora-r1" in claim.note
+    assert "stage 1: forgetting 10 > 1 nat" in claim.note and "stage 2" not in claim.note  # its first diverged stage
     claim = _claim([_continual({"full": 0.05, "lora-r1": 0.30}, broken=("lora-r1",))], "5.8")
     assert claim.holds is None and "lora-r1" in claim.note
     assert "full: 0.05" in claim.measured and "lora-r1: 0.3" in claim.measured  # shown, not counted

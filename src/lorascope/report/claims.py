@@ -458,8 +458,10 @@ def continual_lora_degrades(runs: Sequence[RunData]) -> Claim | None:
         if first is None:
             continue
         first = first["task"]
-        broken = {str(r.get("chain")): f"stage {r.get('stage')}: {r.get('diverged_reason')}"
-                  for r in run.rows("stages") if r.get("diverged") is True}
+        broken: dict[str, str] = {}  # chain -> its first diverged stage
+        for r in sorted(run.rows("stages"), key=lambda r: r.get("stage", 0)):
+            if r.get("diverged") is True:
+                broken.setdefault(str(r.get("chain")), f"stage {r.get('stage')}: {r.get('diverged_reason')}")
         every: dict[str, float] = {}  # the first task's drop in every chain; the claim counts the unbroken ones
         for chain in dict.fromkeys(r.get("chain") for r in rows):
             mine = sorted((r for r in rows if r.get("chain") == chain and r.get("task") == first
