@@ -137,6 +137,8 @@ def test_a_tokenizer_is_loaded_once_per_thread_until_its_files_change(llama_dir,
     worker.join()
     assert elsewhere[0] is not first  # another thread gets its own (fast tokenizers keep call state)
     assert elsewhere[0]("a film")["input_ids"] == first("a film")["input_ids"]
+    (folder / "lorascope-bos-checked.json").write_text("{}")  # lorascope's own marker: no tokenizer reads it
+    assert load_tokenizer(folder) is first
     config = folder / "tokenizer_config.json"
     config.write_text(json.dumps({**json.loads(config.read_text()), "model_max_length": 77}))
     changed = load_tokenizer(folder)

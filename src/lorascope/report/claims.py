@@ -453,11 +453,11 @@ def continual_lora_degrades(runs: Sequence[RunData]) -> Claim | None:
         if not rows:
             continue
         # the first task of the sequence: the one stage 1 trained (not the alphabetically first of stage 0's rows)
-        first = min((r for r in rows if r.get("trained")), key=lambda r: (r.get("stage", 0), r.get("task_index", 0)),
-                    default=None)
-        if first is None:
+        opening = min((r for r in rows if r.get("trained")), key=lambda r: (r.get("stage", 0), r.get("task_index", 0)),
+                      default=None)
+        if opening is None:
             continue
-        first = first["task"]
+        first = opening["task"]
         broken: dict[str, str] = {}  # chain -> its first diverged stage
         for r in sorted(run.rows("stages"), key=lambda r: r.get("stage", 0)):
             if r.get("diverged") is True:

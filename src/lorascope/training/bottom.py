@@ -114,9 +114,9 @@ def model_fingerprint(model_dir: Path) -> str:
 
     Hashed once per process while every such file keeps its size and modification time (a 270M model's
     gigabyte takes a second, and every run of a recipe asks)."""
-    files = tuple((path.name, path.stat().st_size, path.stat().st_mtime_ns)
-                  for path in sorted(Path(model_dir).iterdir())
-                  if path.name == "config.json" or path.suffix in (".safetensors", ".bin"))
+    from lorascope.cache import file_stamps
+
+    files = file_stamps(model_dir, lambda path: path.name == "config.json" or path.suffix in (".safetensors", ".bin"))
     return _content_hash(str(Path(model_dir).resolve()), files)
 
 

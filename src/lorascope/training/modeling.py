@@ -142,28 +142,18 @@ def load_tokenizer(model_dir: Path):
     Kept per thread while the folder's tokenizer files stay the same: Gemma's 262k-token vocabulary takes
     seconds to load, and a recipe's runs load it dozens of times. Callers read it and never change it.
     """
+    from lorascope.cache import file_stamps
+
     model_dir = Path(model_dir)
-    state = _tokenizer_files(model_dir)
-    if state is None:  # not a folder: the loader's own error
+    try:  # every file a tokenizer could read: all but weights and lorascope's own markers
+        files = file_stamps(model_dir, lambda path: not path.name.endswith(_NOT_READ)
+                            and not path.name.startswith("lorascope-"))
+    except OSError:  # not a folder: the loader's own error
         return _load_tokenizer(str(model_dir), (), 0)
-    return _load_tokenizer(str(model_dir.resolve()), state, threading.get_ident())
+    return _load_tokenizer(str(model_dir.resolve()), files, threading.get_ident())
 
 
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".lock")
-
-
-def _tokenizer_files(model_dir: Path) -> tuple[tuple[str, int, int], ...] | None:
-    """(name, size, mtime) of every file of `model_dir` a tokenizer could read (all but weights), or None."""
-    try:
-        entries = sorted(model_dir.iterdir())
-    except OSError:
-        return None
-    state = []
-    for path in entries:
-        if path.is_file() and not path.name.endswith(_WEIGHT_SUFFIXES):
-            stat = path.stat()
-            state.append((path.name, stat.st_size, stat.st_mtime_ns))
-    return tuple(state)
+_NOT_READ = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".lock")
 
 
 @functools.lru_cache(maxsize=4)
